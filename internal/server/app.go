@@ -1,0 +1,112 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/bff-dev/bff/internal/config"
+	"github.com/bff-dev/bff/internal/oidc"
+	"github.com/bff-dev/bff/internal/proxy"
+	"github.com/bff-dev/bff/internal/session"
+)
+
+// app is one configured application with its own OIDC client, session
+// cookie, return-to rules and APIs.
+type app struct {
+	s          *Server
+	cfg        *config.App
+	origin     string // scheme://host of the app URL
+	pathPrefix string // app URL path without trailing slash ("" at the root)
+	hosts      map[string]bool
+	sessions   *session.Manager
+	oidc       *oidc.Client
+	apis       []*proxy.Handler
+	apiCfg     []config.API
+	flight     singleflight.Group // one refresh per session in this process
+	router     http.Handler
+}
+
+func newApp(s *Server, c *config.App) (*app, error) {
+	u := c.ParsedURL()
+	a := &app{
+		s:          s,
+		cfg:        c,
+		origin:     strings.ToLower(u.Scheme + "://" + u.Host),
+		pathPrefix: strings.TrimSuffix(u.Path, "/"),
+		hosts:      map[string]bool{strings.ToLower(u.Host): true},
+	}
+	for _, h := range c.Hosts {
+		a.hosts[strings.ToLower(h)] = true
+	}
+	sameSite := http.SameSiteLaxMode
+	if strings.EqualFold(c.Cookie.SameSite, "strict") {
+		sameSite = http.SameSiteStrictMode
+	}
+	sc := s.cfg.Session
+	a.sessions = session.NewManager(session.Settings{
+		App:              c.Name,
+		CookieName:       c.Cookie.Name,
+		CookieDomain:     c.Cookie.Domain,
+		CookieSecure:     c.Cookie.CookieSecure(),
+		SameSite:         sameSite,
+		IdleTimeout:      sc.IdleTimeout,
+		AbsoluteLifetime: sc.AbsoluteLifetime,
+		LoginTimeout:     sc.LoginTimeout,
+		MaxPendingLogins: sc.MaxPendingLogins,
+		Now:              s.deps.Now,
+	}, s.deps.CookieStore, s.deps.Backend, s.deps.Keys)
+	a.oidc = oidc.New(oidc.Config{
+		Issuer:                c.OIDC.Issuer,
+		ClientID:              c.OIDC.ClientID,
+		ClientSecret:          c.OIDC.ClientSecret,
+		AuthMethod:            c.OIDC.AuthMethod,
+		Scopes:                c.OIDC.Scopes,
+		RedirectURL:           c.OIDC.RedirectURL,
+		PostLogoutRedirectURL: c.OIDC.PostLogoutRedirectURL,
+		ClockSkew:             c.OIDC.ClockSkew,
+		DefaultTokenLifetime:  c.OIDC.DefaultTokenLifetime,
+		HTTPClient:            s.deps.ProviderClient,
+		Now:                   s.deps.Now,
+	})
+	for _, api := range c.APIs {
+		up, err := url.Parse(api.Upstream)
+		if err != nil {
+			return nil, err
+		}
+		a.apiCfg = append(a.apiCfg, api)
+		a.apis = append(a.apis, proxy.New(proxy.Config{
+			Prefix:       a.pathPrefix + api.Prefix,
+			Upstream:     up,
+			Methods:      api.Methods,
+			RequireToken: api.RequiresToken(),
+			Tokens:       a,
+			IsBFFCookie:  a.isBFFCookie,
+			StripHeaders: []string{c.CSRFHeader},
+			TrustedProxy: s.cfg.TrustsProxy,
+			Transport:    s.deps.UpstreamTransport,
+			OnError:      s.proxyError,
+		}))
+	}
+	router, err := a.routes()
+	if err != nil {
+		return nil, err
+	}
+	a.router = router
+	return a, nil
+}
+
+// isBFFCookie reports whether a cookie name is this app's session or login
+// cookie: never forwarded upstream, never settable by an upstream.
+func (a *app) isBFFCookie(name string) bool {
+	n := a.cfg.Cookie.Name
+	return name == n || strings.HasPrefix(name, n+"-")
+}
+
+// url returns the absolute URL of path p under the app.
+func (a *app) url(p string) string { return a.origin + a.pathPrefix + p }
+
+// path returns the path of p under the app (relative to the host).
+func (a *app) path(p string) string { return a.pathPrefix + p }

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/rs/zerolog/hlog"
+)
+
+type requestIDKey struct{}
+
+// requestID gives every request a fresh ID, returned as X-Request-ID and
+// attached to its log lines. A client's X-Request-ID is not trusted.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		id := base64.RawURLEncoding.EncodeToString(b)
+		w.Header().Set("X-Request-ID", id)
+		l := hlog.FromRequest(r).With().Str("req_id", id).Logger()
+		ctx := l.WithContext(r.Context())
+		next.ServeHTTP(w, r.WithContext(contextWithRequestID(ctx, id)))
+	})
+}
+
+// accessLog logs one line per request: method, path (never the query: it
+// can carry an authorization code), status, size, duration.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if s.deps.Metrics != nil {
+			s.deps.Metrics.observeRequest(r, status, time.Since(start))
+		}
+		hlog.FromRequest(r).Info().Str("method", r.Method).Str("path", r.URL.Path).
+			Int("status", status).Int("size", ww.BytesWritten()).
+			Dur("duration", time.Since(start)).Str("ip", s.clientIP(r)).Msg("request")
+	})
+}
+
+// recoverer turns a panic into a 500 written by the error writer.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				hlog.FromRequest(r).Error().Str("panic", fmt.Sprint(v)).Msg("handler panicked")
+				s.writeError(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong.")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody bounds request bodies (SPEC §6.7).
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	limit := s.cfg.Limits.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets headers every BFF response carries (OWASP HTTP
+// Headers Cheat Sheet). Pages get the app's CSP (spa.go).
+func (a *app) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if a.origin[:5] == "https" {
+			h.Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noStore keeps /auth responses out of every cache.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossSite reports a request that a browser marked as coming from another
+// site, or whose Origin is neither the app's nor a configured CORS origin
+// (OWASP CSRF Cheat Sheet: Fetch Metadata and Origin verification).
+func (a *app) crossSite(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin != "" && origin != "null" {
+		if strings.EqualFold(origin, a.origin) || slices.Contains(a.cfg.CORS.AllowedOrigins, strings.ToLower(origin)) {
+			return false
+		}
+		return true
+	}
+	if origin == "null" {
+		return true
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		// same-site is a sibling subdomain: only a configured origin (with
+		// an Origin header) may call.
+		return true
+	}
+	return false
+}
+
+// csrf requires the CSRF header with value "1" (a custom header forces a
+// CORS preflight cross-origin) and refuses cross-site requests. WebSocket
+// upgrades cannot carry custom headers: they are checked against the app's
+// allowed origins instead (SPEC §6.2).
+func (a *app) csrf(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.crossSite(r) {
+			a.s.writeError(w, r, http.StatusForbidden, "cross_site", "Cross-site request refused.")
+			return
+		}
+		isUpgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+		if isUpgrade {
+			if r.Header.Get("Origin") == "" {
+				a.s.writeError(w, r, http.StatusForbidden, "origin_required", "WebSocket upgrade without Origin refused.")
+				return
+			}
+		} else if r.Header.Get(a.cfg.CSRFHeader) != "1" {
+			a.s.writeError(w, r, http.StatusForbidden, "csrf_header_missing",
+				fmt.Sprintf("Send the header %q with value 1.", a.cfg.CSRFHeader))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// csrfLogout is csrf for /auth/logout, which also accepts a plain HTML form
+// POST from the app's own pages: the browser then sends an Origin (or
+// Sec-Fetch-Site: same-origin) that must be the app's own. A link or a
+// cross-site form can never log the user out.
+func (a *app) csrfLogout(next http.Handler) http.Handler {
+	withHeader := a.csrf(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(a.cfg.CSRFHeader) == "" && isForm(r) {
+			origin := r.Header.Get("Origin")
+			sameOrigin := strings.EqualFold(origin, a.origin) ||
+				(origin == "" && r.Header.Get("Sec-Fetch-Site") == "same-origin")
+			if !sameOrigin {
+				a.s.writeError(w, r, http.StatusForbidden, "cross_site", "Cross-site logout refused.")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		withHeader.ServeHTTP(w, r)
+	})
+}
+
+func isForm(r *http.Request) bool {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return ct == "application/x-www-form-urlencoded" || ct == "multipart/form-data"
+}
+
+// sameOriginURL reports whether raw is an absolute URL on the app's origin.
+func (a *app) sameOriginURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && strings.EqualFold(u.Scheme+"://"+u.Host, a.origin)
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/cors"
+	"github.com/go-chi/httprate"
+	"github.com/rs/zerolog/hlog"
+)
+
+// routes is the whole public API. Middleware order, outermost first:
+//
+//  1. recoverer: a panic becomes a 500 through the error writer, never a stack trace;
+//  2. request ID (X-Request-ID, generated, never taken from the client) and
+//     the request logger; the access log has path and status, never the query
+//     (it may hold an authorization code) nor cookies;
+//  3. app matching by host and path prefix (404 when none);
+//  4. per app: security headers, request-body limit;
+//  5. per route: rate limit (/auth/login, /auth/callback), CORS for the
+//     configured origins (preflights end here, before any session lookup),
+//     CSRF (/auth/me, /auth/logout, APIs).
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer)
+	r.Use(hlog.NewHandler(s.log))
+	r.Use(s.requestID)
+	r.Use(s.accessLog)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		a := s.match(r)
+		if a == nil {
+			s.writeError(w, r, http.StatusNotFound, "not_found", "No application is served here.")
+			return
+		}
+		a.router.ServeHTTP(w, r)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		if a := s.match(r); a != nil {
+			a.router.ServeHTTP(w, r)
+			return
+		}
+		s.writeError(w, r, http.StatusNotFound, "not_found", "No application is served here.")
+	})
+	return r
+}
+
+// routes of one app, mounted under its path prefix.
+func (a *app) routes() (http.Handler, error) {
+	s := a.s
+	r := chi.NewRouter()
+	r.Use(a.securityHeaders)
+	r.Use(s.limitBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, http.StatusNotFound, "not_found", "Not found.")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed.")
+	})
+
+	loginLimit := httprate.Limit(s.cfg.Limits.LoginRatePerMinute, time.Minute,
+		httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return s.clientIP(r), nil }),
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, http.StatusTooManyRequests, "rate_limited", "Too many login attempts. Wait a minute and try again.")
+		}))
+	corsMW := cors.Handler(cors.Options{
+		AllowedOrigins:   a.cfg.CORS.AllowedOrigins,
+		AllowedMethods:   []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
+		AllowedHeaders:   []string{a.cfg.CSRFHeader, "Content-Type", "Accept", "X-Request-ID"},
+		ExposedHeaders:   []string{"X-Request-ID"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+
+	mount := func(fn func(r chi.Router)) {
+		if a.pathPrefix == "" {
+			fn(r)
+		} else {
+			r.Route(a.pathPrefix, fn)
+		}
+	}
+	mount(func(r chi.Router) {
+		r.Route("/auth", func(r chi.Router) {
+			r.Use(noStore)
+			r.With(loginLimit).Get("/login", a.login)
+			r.With(loginLimit).Get("/callback", a.callback)
+			r.With(loginLimit).Post("/callback", a.callback)
+			r.With(corsMW, a.csrf).Get("/me", a.me)
+			r.With(corsMW, a.csrfLogout).Post("/logout", a.logout)
+			r.Post("/backchannel-logout", a.backchannelLogout)
+		})
+		for i, api := range a.apiCfg {
+			h := corsMW(a.csrf(a.apis[i]))
+			r.Handle(api.Prefix+"*", h)
+		}
+		r.Handle("/*", a.spaHandler())
+	})
+	return r, nil
+}

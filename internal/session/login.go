@@ -1,0 +1,155 @@
+package session
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Login-transaction errors from FinishLogin.
+var (
+	// ErrLoginUnknown: no pending transaction for this state in this browser
+	// (never started, already used, e.g. the back button, or timed out).
+	ErrLoginUnknown = errors.New("session: unknown or used login state")
+	// ErrLoginForeign: the state belongs to a transaction of another browser.
+	ErrLoginForeign = errors.New("session: login state belongs to another browser")
+	// ErrLoginExpired: the transaction is older than the login timeout.
+	ErrLoginExpired = errors.New("session: login transaction expired")
+)
+
+// LoginTx is a pending authorization request, kept server-side. Only a
+// random binding secret goes to the browser, in a cookie named after the
+// state, so several tabs can log in at once.
+type LoginTx struct {
+	State     string    `json:"-"`
+	Nonce     string    `json:"nonce"`
+	Verifier  string    `json:"verifier"`
+	ReturnTo  string    `json:"returnTo"`
+	CreatedAt time.Time `json:"created"`
+	Binding   []byte    `json:"binding"`
+}
+
+func (m *Manager) txCookiePrefix() string { return m.set.CookieName + "-tx-" }
+
+func (m *Manager) txCookieName(state string) string {
+	sum := sha256.Sum256([]byte("cookie\x00" + state))
+	return m.txCookiePrefix() + base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+func (m *Manager) txKey(state string) string {
+	sum := sha256.Sum256([]byte(m.set.App + "\x00" + state))
+	return "tx:" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (m *Manager) txCookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: "/", Domain: m.set.CookieDomain,
+		MaxAge: maxAge, HttpOnly: true, Secure: m.set.CookieSecure,
+		// Lax: the provider's redirect back is a top-level GET navigation.
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// BeginLogin stores tx server-side and binds it to the browser with a
+// short-lived cookie. Beyond MaxPendingLogins the browser's oldest pending
+// transactions are dropped.
+func (m *Manager) BeginLogin(w http.ResponseWriter, r *http.Request, tx *LoginTx) error {
+	now := m.set.Now()
+	tx.CreatedAt = now
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(secret)
+	tx.Binding = sum[:]
+	plain, err := json.Marshal(tx)
+	if err != nil {
+		return err
+	}
+	key := m.txKey(tx.State)
+	if err := m.backend.PutOnce(r.Context(), key, m.keys.Seal(plain, []byte(key)), m.set.LoginTimeout); err != nil {
+		return fmt.Errorf("store login transaction: %w", err)
+	}
+	m.dropOldLogins(w, r)
+	value := base64.RawURLEncoding.EncodeToString(secret) + "." + strconv.FormatInt(now.Unix(), 10)
+	http.SetCookie(w, m.txCookie(m.txCookieName(tx.State), value, int(m.set.LoginTimeout/time.Second)))
+	return nil
+}
+
+func (m *Manager) dropOldLogins(w http.ResponseWriter, r *http.Request) {
+	type pending struct {
+		name    string
+		created int64
+	}
+	var list []pending
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, m.txCookiePrefix()) {
+			continue
+		}
+		_, ts, _ := strings.Cut(c.Value, ".")
+		created, _ := strconv.ParseInt(ts, 10, 64)
+		list = append(list, pending{c.Name, created})
+	}
+	if len(list) < m.set.MaxPendingLogins {
+		return
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].created < list[j].created })
+	for _, p := range list[:len(list)-m.set.MaxPendingLogins+1] {
+		http.SetCookie(w, m.txCookie(p.name, "", -1))
+	}
+}
+
+// FinishLogin takes the transaction for state, once: it checks that this
+// browser started it (binding cookie), removes it from the store and clears
+// the cookie. A state without this browser's cookie is refused without
+// consuming the transaction, so a stolen state cannot burn a victim's login.
+func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, state string) (*LoginTx, error) {
+	if state == "" || len(state) > 512 {
+		return nil, ErrLoginUnknown
+	}
+	name := m.txCookieName(state)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return nil, ErrLoginUnknown
+	}
+	http.SetCookie(w, m.txCookie(name, "", -1))
+	secretB64, _, _ := strings.Cut(c.Value, ".")
+	secret, err := base64.RawURLEncoding.DecodeString(secretB64)
+	if err != nil {
+		return nil, ErrLoginForeign
+	}
+	key := m.txKey(state)
+	sealed, err := m.backend.Take(r.Context(), key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrLoginUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := m.keys.Open(sealed, []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoginUnknown, err)
+	}
+	var tx LoginTx
+	if err := json.Unmarshal(plain, &tx); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoginUnknown, err)
+	}
+	tx.State = state
+	sum := sha256.Sum256(secret)
+	if subtle.ConstantTimeCompare(sum[:], tx.Binding) != 1 {
+		return nil, ErrLoginForeign
+	}
+	if m.set.Now().Sub(tx.CreatedAt) > m.set.LoginTimeout {
+		return nil, ErrLoginExpired
+	}
+	return &tx, nil
+}
