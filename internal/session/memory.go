@@ -18,6 +18,7 @@ type Memory struct {
 	indexes map[string]memIndex
 	once    map[string]memValue
 	locks   map[string]memValue
+	cookies map[string]memValue
 }
 
 type memRecord struct {
@@ -46,6 +47,7 @@ func NewMemory(now func() time.Time) *Memory {
 		indexes: map[string]memIndex{},
 		once:    map[string]memValue{},
 		locks:   map[string]memValue{},
+		cookies: map[string]memValue{},
 	}
 }
 
@@ -232,4 +234,43 @@ func (m *Memory) Sweep() {
 			delete(m.locks, k)
 		}
 	}
+	for k, v := range m.cookies {
+		if !m.live(v.exp) {
+			delete(m.cookies, k)
+		}
+	}
+}
+
+// CookieStore returns an scs.Store kept in m and swept with it. (scs's own
+// memstore runs a cleanup goroutine whose StopCleanup races with its start.)
+func (m *Memory) CookieStore() *MemoryCookieStore { return &MemoryCookieStore{m: m} }
+
+// MemoryCookieStore is the scs.Store of a Memory backend.
+type MemoryCookieStore struct{ m *Memory }
+
+// Find implements scs.Store.
+func (c *MemoryCookieStore) Find(token string) ([]byte, bool, error) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	v, ok := c.m.cookies[token]
+	if !ok || !c.m.live(v.exp) {
+		return nil, false, nil
+	}
+	return append([]byte(nil), v.v...), true, nil
+}
+
+// Commit implements scs.Store.
+func (c *MemoryCookieStore) Commit(token string, b []byte, expiry time.Time) error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	c.m.cookies[token] = memValue{v: append([]byte(nil), b...), exp: expiry}
+	return nil
+}
+
+// Delete implements scs.Store.
+func (c *MemoryCookieStore) Delete(token string) error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	delete(c.m.cookies, token)
+	return nil
 }

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bff-dev/bff/internal/devstack"
+)
+
+func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev", stderr)
+	bffAddr := fs.String("listen", "127.0.0.1:8080", "BFF listen address (loopback only)")
+	idpAddr := fs.String("idp-listen", "127.0.0.1:9998", "embedded OpenID Provider listen address")
+	apiAddr := fs.String("api-listen", "127.0.0.1:9997", "demo API listen address")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log := newLogger(stderr, "console", *logLevel)
+	st, err := devstack.Start(ctx, devstack.Options{BFFAddr: *bffAddr, IdPAddr: *idpAddr, APIAddr: *apiAddr, Logger: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `bff dev is running.
+
+  App (open this):        %s/
+  OpenID Provider:        %s   (discovery: %s/.well-known/openid-configuration)
+  Demo API (upstream):    %s   (proxied by the BFF at %s/api/)
+
+Demo users (embedded provider only):
+`, st.BFFURL, st.IssuerURL, st.IssuerURL, st.APIURL, st.BFFURL)
+	for _, u := range st.Users {
+		fmt.Fprintf(stdout, "  %-8s password %-8s roles %v\n", u.Username, u.Password, u.Roles)
+	}
+	fmt.Fprintln(stdout, "\nPress Ctrl+C to stop.")
+	select {
+	case <-ctx.Done():
+	case err := <-st.Err():
+		st.Close()
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return st.Shutdown(sctx)
+}

@@ -1,0 +1,26 @@
+// Command bff is the Backend-for-Frontend session server: it signs users in
+// with an OpenID Provider, keeps their tokens server-side and gives the
+// browser only an opaque httpOnly session cookie.
+//
+//	bff dev                         everything on localhost, no setup
+//	bff serve --config bff.yaml     production
+//	bff config check --config FILE  validate a configuration
+//	bff version
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bff:", err)
+		os.Exit(1)
+	}
+}
