@@ -402,7 +402,7 @@ func isVerification(err error) bool {
 		zoidc.ErrAzpInvalid, zoidc.ErrSignatureMissing, zoidc.ErrSignatureMultiple, zoidc.ErrSignatureUnsupportedAlg,
 		zoidc.ErrSignatureInvalidPayload, zoidc.ErrSignatureInvalid, zoidc.ErrExpired, zoidc.ErrIatMissing,
 		zoidc.ErrIatInFuture, zoidc.ErrIatToOld, zoidc.ErrNonceInvalid, zoidc.ErrAcrInvalid, zoidc.ErrAuthTimeNotPresent,
-		zoidc.ErrAuthTimeToOld, zoidc.ErrAtHash,
+		zoidc.ErrAuthTimeToOld, zoidc.ErrAtHash, rp.ErrMissingIDToken,
 	} {
 		if errors.Is(err, e) {
 			return true

@@ -48,3 +48,34 @@ func newTestServer(t *testing.T, cfg *config.Config) *Server {
 	}
 	return s
 }
+
+func cfgWithURL(t *testing.T, appURL string) (*config.Config, error) {
+	t.Helper()
+	cfg, err := cfgWithURLExtra(appURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, nil
+}
+
+func cfgWithURLExtra(appURL, extra string) (*config.Config, error) {
+	yaml := `
+apps:
+  - name: web
+    url: ` + appURL + `
+    oidc:
+      issuer: https://idp.example.com
+      clientID: web
+      clientSecret: s3cret
+` + extra
+	return config.Parse([]byte(yaml), config.Source{})
+}
+
+func newServerNoT(cfg *config.Config) (*Server, error) {
+	mem := session.NewMemory(nil)
+	keys, err := session.NewKeyring([][]byte{session.RandomKey()})
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, Deps{Logger: zerolog.New(io.Discard), Backend: mem, CookieStore: mem.CookieStore(), Keys: keys})
+}
