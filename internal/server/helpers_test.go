@@ -19,7 +19,7 @@ apps:
   - name: web
     url: https://app.example.com
     oidc:
-      issuer: https://idp.example.com
+      issuer: http://127.0.0.1:1
       clientID: web
       clientSecret: s3cret
     cors:
@@ -64,7 +64,7 @@ apps:
   - name: web
     url: ` + appURL + `
     oidc:
-      issuer: https://idp.example.com
+      issuer: http://127.0.0.1:1
       clientID: web
       clientSecret: s3cret
 ` + extra

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -130,36 +131,60 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// browserContext starts a headless browser, or skips the test when there is
-// none on this machine.
-func browserContext(t *testing.T) context.Context {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("headless browser test skipped in -short mode")
-	}
-	var execPath string
+// chromiumInstallHint tells how to get the browser the browser tests need.
+const chromiumInstallHint = "install Debian's chromium (apt-get install chromium)"
+
+// findChromium returns the path of a Chromium or Chrome binary on PATH, or
+// "". (internal/devstack has the same function for its browser test.)
+func findChromium() string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell", "headless_shell"} {
 		if p, err := exec.LookPath(name); err == nil {
-			execPath = p
-			break
+			return p
 		}
 	}
+	return ""
+}
+
+// browserContext starts a headless browser. Without one the test fails on
+// CI (CI=true) and is skipped elsewhere, as it is with -short.
+func browserContext(t *testing.T) context.Context {
+	t.Helper()
+	ci := os.Getenv("CI") == "true"
+	if testing.Short() && !ci {
+		t.Skip("headless browser test skipped in -short mode (CI=true runs it anyway)")
+	}
+	execPath := findChromium()
 	if execPath == "" {
-		t.Skip("no Chromium or Chrome on PATH (apt-get install chromium)")
+		if ci {
+			t.Fatalf("chromium not found: %s", chromiumInstallHint)
+		}
+		t.Skipf("no Chromium or Chrome on PATH; %s to run this test (with CI=true a missing browser fails it)", chromiumInstallHint)
 	}
 	// Chromium leaves its singleton socket directory in TMPDIR when it is
-	// killed; keep it in a directory the test removes (after the browser
-	// has exited: cleanups run last-in first-out).
-	tmp := t.TempDir()
+	// killed; keep it and the profile in directories the test removes (after
+	// the browser has exited: cleanups run last-in first-out).
+	profile, tmp := t.TempDir(), t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(execPath), chromedp.Env("TMPDIR="+tmp))
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(execPath),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the tests may run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+		chromedp.Env("TMPDIR="+tmp),
+	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelBrowser)
 	if err := chromedp.Do(browserCtx); err != nil { // start it now
-		t.Fatalf("start browser: %v", err)
+		t.Fatalf("start browser %s: %v", execPath, err)
 	}
 	return browserCtx
 }
