@@ -109,6 +109,13 @@ func (is *issued) wrap(next http.Handler) http.Handler {
 
 func startStack(t *testing.T, o Options) *testStack {
 	t.Helper()
+	return startStackWrapped(t, o, nil)
+}
+
+// startStackWrapped is startStack with wrap around the provider (after the
+// recorder of issued tokens).
+func startStackWrapped(t *testing.T, o Options, wrap func(http.Handler) http.Handler) *testStack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c := &clock{}
@@ -117,6 +124,9 @@ func startStack(t *testing.T, o Options) *testStack {
 	o.Logger = zerolog.New(logs).With().Timestamp().Logger()
 	is := &issued{}
 	o.WrapIdP = is.wrap
+	if wrap != nil {
+		o.WrapIdP = func(h http.Handler) http.Handler { return wrap(is.wrap(h)) }
+	}
 	var mem *session.Memory
 	if o.Backend == nil {
 		mem = session.NewMemory(c.Now)
