@@ -95,7 +95,7 @@ func (kr *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 		}
 		pt, err := k.aead.Open(nil, sealed[5:17], sealed[17:], aad)
 		if err != nil {
-			return nil, ErrUndecryptable
+			continue // another key may share the 4-byte ID
 		}
 		return pt, nil
 	}

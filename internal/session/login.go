@@ -102,7 +102,7 @@ func (m *Manager) dropOldLogins(w http.ResponseWriter, r *http.Request) {
 	if len(list) < m.set.MaxPendingLogins {
 		return
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].created < list[j].created })
+	sort.SliceStable(list, func(i, j int) bool { return list[i].created < list[j].created })
 	for _, p := range list[:len(list)-m.set.MaxPendingLogins+1] {
 		http.SetCookie(w, m.txCookie(p.name, "", -1))
 	}
@@ -146,6 +146,11 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, state stri
 	tx.State = state
 	sum := sha256.Sum256(secret)
 	if subtle.ConstantTimeCompare(sum[:], tx.Binding) != 1 {
+		// Not this browser's transaction: put it back, so that a leaked
+		// state cannot burn its owner's login.
+		if left := m.set.LoginTimeout - m.set.Now().Sub(tx.CreatedAt); left > 0 {
+			_ = m.backend.PutOnce(r.Context(), key, sealed, left)
+		}
 		return nil, ErrLoginForeign
 	}
 	if m.set.Now().Sub(tx.CreatedAt) > m.set.LoginTimeout {

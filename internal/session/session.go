@@ -182,8 +182,11 @@ func (m *Manager) Get(ctx context.Context, id string) (*Record, error) {
 		return nil, fmt.Errorf("%w: record %s: %w", ErrNoSession, shortID(id), err)
 	}
 	rec.ID, rec.Version, rec.Seen = id, st.Version, time.Unix(st.Seen, 0)
+	if rec.App != m.set.App {
+		return nil, ErrNoSession // another app's session: not ours to end
+	}
 	now := m.set.Now()
-	if rec.App != m.set.App || !now.Before(rec.ExpiresAt) || now.Sub(rec.Seen) >= m.set.IdleTimeout {
+	if !now.Before(rec.ExpiresAt) || now.Sub(rec.Seen) >= m.set.IdleTimeout {
 		_ = m.backend.Delete(ctx, id)
 		return nil, ErrNoSession
 	}

@@ -34,6 +34,14 @@ const bff = createBffClient({
   onLoggedOut: (err) => showLoggedOut(err.message),
 });
 
+// The provider sends the browser back from its logout page with the `state`
+// the BFF gave it; it carries nothing for the app, so drop it from the URL.
+if (new URLSearchParams(location.search).has('state')) {
+  const clean = new URL(location.href);
+  clean.searchParams.delete('state');
+  history.replaceState(history.state, '', clean.pathname + clean.search + clean.hash);
+}
+
 /** @type {number | undefined} */
 let pollTimer;
 
