@@ -263,3 +263,24 @@ func mustQuery(t *testing.T, raw string) url.Values {
 	}
 	return u.Query()
 }
+
+// TestProviderTimeout: every call to the provider is bounded by the HTTP
+// client's timeout and reported as a transient provider error.
+func TestProviderTimeout(t *testing.T) {
+	op := newFakeOP(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	op.setToken(func(map[string][]string) (int, map[string]any) {
+		<-release
+		return 200, map[string]any{}
+	})
+	c := New(Config{Issuer: op.srv.URL, ClientID: "web", ClientSecret: "s", HTTPClient: &http.Client{Timeout: 300 * time.Millisecond}})
+	start := time.Now()
+	_, err := c.Refresh(context.Background(), "rt")
+	if !errors.Is(err, ErrProvider) {
+		t.Fatalf("hanging token endpoint: %v, want ErrProvider", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("refresh waited %v despite a 300ms timeout", took)
+	}
+}
