@@ -315,3 +315,38 @@ func TestCorruptRecordIsNoSession(t *testing.T) {
 		t.Fatalf("API with a half-written record = %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestExpiredLoginOnRedis: Redis keeps the transaction for its real TTL,
+// so the BFF's own clock check must refuse it once the login timeout has
+// passed, offering a retry that keeps the return-to path.
+func TestExpiredLoginOnRedis(t *testing.T) {
+	pool, prefix := redisPool(t, "")
+	keys, _ := session.NewKeyring([][]byte{session.RandomKey()})
+	st := startStack(t, redisOptions(pool, prefix, keys))
+	b := newBrowser(t)
+	resp, page := b.do(http.MethodGet, st.BFFURL+"/auth/login?returnTo=/orders", nil, nil)
+	b.client.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if strings.Contains(req.URL.Path, "/auth/callback") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, _ = b.submitLogin(resp.Request.URL.String(), page, "bob", "bob")
+	cb := resp.Header.Get("Location")
+	st.clock.Advance(11 * time.Minute)
+	req, _ := http.NewRequest(http.MethodGet, cb, nil)
+	req.Header.Set("Accept", "text/html")
+	before := st.IdP.Stats().CodeExchanges
+	resp, err := b.noRedirects().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "returnTo=%2Forders") {
+		t.Fatalf("expired login: %d\n%s", resp.StatusCode, body)
+	}
+	if st.IdP.Stats().CodeExchanges != before {
+		t.Fatal("expired login redeemed the code")
+	}
+}

@@ -97,7 +97,10 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, retry, http.StatusSeeOther)
 		return
 	case errors.Is(err, session.ErrLoginExpired):
-		a.s.writeErrorRetry(w, r, http.StatusBadRequest, "login_expired", "Sign-in took too long.", retry+"?returnTo="+url.QueryEscape(tx.ReturnTo))
+		if tx != nil {
+			retry += "?returnTo=" + url.QueryEscape(tx.ReturnTo)
+		}
+		a.s.writeErrorRetry(w, r, http.StatusBadRequest, "login_expired", "Sign-in took too long.", retry)
 		return
 	case errors.Is(err, session.ErrLoginForeign):
 		a.audit(log, "login_failure", nil, ip).Str("reason", "state from another browser").Send()

@@ -22,7 +22,8 @@ var (
 	ErrLoginUnknown = errors.New("session: unknown or used login state")
 	// ErrLoginForeign: the state belongs to a transaction of another browser.
 	ErrLoginForeign = errors.New("session: login state belongs to another browser")
-	// ErrLoginExpired: the transaction is older than the login timeout.
+	// ErrLoginExpired: the transaction is older than the login timeout;
+	// FinishLogin still returns it so the caller can restart the login.
 	ErrLoginExpired = errors.New("session: login transaction expired")
 )
 
@@ -154,7 +155,7 @@ func (m *Manager) FinishLogin(w http.ResponseWriter, r *http.Request, state stri
 		return nil, ErrLoginForeign
 	}
 	if m.set.Now().Sub(tx.CreatedAt) > m.set.LoginTimeout {
-		return nil, ErrLoginExpired
+		return &tx, ErrLoginExpired // the caller may restart with tx.ReturnTo
 	}
 	return &tx, nil
 }
