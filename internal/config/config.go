@@ -4,25 +4,38 @@
 // every invalid setting at once, each error naming its key (for example
 // "apps[0].oidc.clientID: required"), so an operator fixes a file in one pass.
 // Secrets (client secrets, session keys, Redis passwords) may come from the
-// environment or from files; they are never printed by String or Summary.
+// environment or from files; no Problems entry ever contains one, and
+// Redis.RedactedURL is the form of the Redis URL to print.
+//
+// Precedence, highest first: environment variables (BFF_LISTEN,
+// BFF_ADMIN_LISTEN, BFF_REDIS_URL, BFF_SESSION_ENCRYPTION_KEYS,
+// BFF_APP_<NAME>_CLIENT_SECRET), *File settings, the YAML file, defaults.
 package config
 
 import (
+	"net/netip"
 	"net/url"
 	"time"
 )
 
+// DefaultCSP is the Content-Security-Policy of pages the BFF serves.
+const DefaultCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+
 // Config is the whole BFF configuration. Zero values are replaced by the
 // documented defaults in Load.
 type Config struct {
-	// Listen is the public listen address. Default ":8080".
+	// Listen is the public listen address (host:port, numeric port).
+	// Override with BFF_LISTEN. Default ":8080".
 	Listen string `yaml:"listen"`
 	// AdminListen serves /healthz, /readyz and /metrics; keep it private.
-	// Default "127.0.0.1:9090". Set to "off" to disable.
+	// Default "127.0.0.1:9090". Set to "off" to disable. Must differ from
+	// Listen. Override with BFF_ADMIN_LISTEN.
 	AdminListen string `yaml:"adminListen"`
-	// TrustedProxies are CIDRs whose X-Forwarded-For / X-Forwarded-Proto /
-	// X-Forwarded-Host headers are believed. Default: none (headers from
-	// clients are replaced).
+	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For /
+	// X-Forwarded-Proto / X-Forwarded-Host headers are believed. Default:
+	// none (headers from clients are replaced). IPv4-mapped IPv6 entries
+	// (::ffff:10.0.0.0/104) are taken as their IPv4 form.
 	TrustedProxies []string `yaml:"trustedProxies"`
 	// Log sets the log format and level.
 	Log Log `yaml:"log"`
@@ -59,7 +72,8 @@ type Session struct {
 	// base64 (standard or URL alphabet). The first key encrypts; all decrypt,
 	// so a new key is added in front and the old one removed after the
 	// absolute lifetime. Override with BFF_SESSION_ENCRYPTION_KEYS
-	// (comma-separated) or EncryptionKeysFile (one key per line).
+	// (comma-separated, replaces both settings) or EncryptionKeysFile (one
+	// key per line or comma-separated; not together with EncryptionKeys).
 	// Required for the redis store; the memory store generates a key per
 	// process when none is given.
 	EncryptionKeys     []string `yaml:"encryptionKeys"`
@@ -110,11 +124,14 @@ type Limits struct {
 // App is one application served by the BFF: its OIDC client, cookie,
 // return-to rules, SPA and APIs.
 type App struct {
-	// Name identifies the app in logs, metrics and environment overrides.
+	// Name identifies the app in logs, metrics and environment overrides:
+	// required, unique, letters, digits, '-', '_' or '.' (at most 63), and
+	// no two names may map to the same BFF_APP_<NAME>_CLIENT_SECRET.
 	Name string `yaml:"name"`
 	// URL is the app's public origin and path prefix, e.g.
-	// "https://app.example.com" or "https://example.com/shop". Requests are
-	// matched to an app by host and the longest path prefix.
+	// "https://app.example.com" or "https://example.com/shop" (a clean path,
+	// no escapes). Requests are matched to an app by host and the longest
+	// path prefix. Plain http only on a loopback host.
 	URL string `yaml:"url"`
 	// Hosts are extra host names (host or host:port) matched to this app.
 	Hosts []string `yaml:"hosts"`
@@ -145,8 +162,9 @@ type OIDC struct {
 	Issuer string `yaml:"issuer"`
 	// ClientID is required.
 	ClientID string `yaml:"clientID"`
-	// ClientSecret, or ClientSecretFile, or the environment variable
-	// BFF_APP_<NAME>_CLIENT_SECRET (NAME upper-cased, '-' as '_').
+	// ClientSecret, or ClientSecretFile (not both), or the environment
+	// variable BFF_APP_<NAME>_CLIENT_SECRET (NAME upper-cased, '-', '.' as
+	// '_'), which overrides both.
 	ClientSecret     string `yaml:"clientSecret"`
 	ClientSecretFile string `yaml:"clientSecretFile"`
 	// AuthMethod is "client_secret_basic" (default) or "client_secret_post".
@@ -154,7 +172,7 @@ type OIDC struct {
 	// Scopes requested at login. Default [openid profile email offline_access].
 	Scopes []string `yaml:"scopes"`
 	// RedirectURL is the callback registered at the provider.
-	// Default <url>/auth/callback.
+	// Default <url>/auth/callback; it must be that URL (same scheme and host).
 	RedirectURL string `yaml:"redirectURL"`
 	// PostLogoutRedirectURL is where the provider sends the browser after
 	// logout. Default <url>/.
@@ -174,12 +192,15 @@ type OIDC struct {
 
 // Cookie configures the session cookie.
 type Cookie struct {
-	// Name defaults to "__Host-bff" (or "bff" when Secure is false).
+	// Name defaults to "__Host-bff", "__Secure-bff" when Domain is set (a
+	// __Host- cookie cannot have one), or "bff" when Secure is false; with
+	// several apps "-<app name>" is appended.
 	Name string `yaml:"name"`
 	// Domain is empty (host-only) unless SSR apps on sibling hosts share the
 	// session; a "__Host-" name must have no domain.
 	Domain string `yaml:"domain"`
-	// SameSite is "lax" (default) or "strict".
+	// SameSite is "lax" (default) or "strict", in any case; stored lower case.
+	// "none" is refused: it would send the session cross-site.
 	SameSite string `yaml:"sameSite"`
 	// Secure defaults to true. false is allowed only when the app URL is
 	// plain HTTP on a loopback host (local development).
@@ -189,13 +210,17 @@ type Cookie struct {
 // ReturnTo limits post-login and post-logout destinations.
 type ReturnTo struct {
 	// AllowedOrigins are exact origins (scheme://host[:port]) allowed as
-	// absolute returnTo targets besides the app's own origin.
+	// absolute returnTo targets besides the app's own origin. They are
+	// normalised on load as browsers serialise an Origin (RFC 6454 §6.2):
+	// scheme and host lower-cased, a default port and a trailing "/" dropped,
+	// so "HTTPS://App.Example.com:443/" becomes "https://app.example.com".
 	AllowedOrigins []string `yaml:"allowedOrigins"`
 }
 
 // CORS configures cross-origin access with credentials.
 type CORS struct {
-	// AllowedOrigins are exact origins; no wildcards.
+	// AllowedOrigins are exact origins; no wildcards. Normalised on load like
+	// ReturnTo.AllowedOrigins.
 	AllowedOrigins []string `yaml:"allowedOrigins"`
 }
 
@@ -218,9 +243,9 @@ type API struct {
 	// Prefix is a path under the app, e.g. "/api/". Must start and end with "/".
 	Prefix string `yaml:"prefix"`
 	// Upstream is the base URL requests are sent to; the part of the path
-	// after Prefix is appended to its path.
+	// after Prefix is appended to its path (a clean path, no query).
 	Upstream string `yaml:"upstream"`
-	// Methods allowed; empty allows all.
+	// Methods allowed (upper case); empty allows all.
 	Methods []string `yaml:"methods"`
 	// RequireToken, default true: no session gives 401. When false, calls
 	// without a session are proxied anonymously.
@@ -249,3 +274,27 @@ func (o OIDC) SendIDTokenHint() bool { return o.IDTokenHint == nil || *o.IDToken
 
 // Keys returns the decoded encryption key ring (may be empty for memory).
 func (s Session) Keys() [][]byte { return s.keys }
+
+// RedactedURL is URL with any password replaced by "xxxxx", for logs and
+// summaries.
+func (r Redis) RedactedURL() string {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+type netPrefix netip.Prefix
+
+// TrustsProxy reports whether addr (an IP, no port) is a trusted proxy. An
+// IPv4-mapped IPv6 address is compared as IPv4, and a zone is ignored.
+func (c *Config) TrustsProxy(addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
+	for _, n := range c.trustedNets {
+		if netip.Prefix(n).Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
