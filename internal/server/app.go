@@ -83,7 +83,7 @@ func newApp(s *Server, c *config.App) (*app, error) {
 			Methods:      api.Methods,
 			RequireToken: api.RequiresToken(),
 			Tokens:       a,
-			IsBFFCookie:  a.isBFFCookie,
+			IsBFFCookie:  s.isBFFCookie,
 			StripHeaders: []string{c.CSRFHeader},
 			TrustedProxy: s.cfg.TrustsProxy,
 			Transport:    s.deps.UpstreamTransport,
@@ -98,11 +98,17 @@ func newApp(s *Server, c *config.App) (*app, error) {
 	return a, nil
 }
 
-// isBFFCookie reports whether a cookie name is this app's session or login
-// cookie: never forwarded upstream, never settable by an upstream.
-func (a *app) isBFFCookie(name string) bool {
-	n := a.cfg.Cookie.Name
-	return name == n || strings.HasPrefix(name, n+"-")
+// isBFFCookie reports whether a cookie name is a session or login cookie of
+// any app of this BFF: never forwarded upstream (another app's upstream
+// must not see this app's session either), never settable by an upstream.
+func (s *Server) isBFFCookie(name string) bool {
+	for _, a := range s.apps {
+		n := a.cfg.Cookie.Name
+		if name == n || strings.HasPrefix(name, n+"-") {
+			return true
+		}
+	}
+	return false
 }
 
 // url returns the absolute URL of path p under the app.

@@ -79,3 +79,21 @@ func newServerNoT(cfg *config.Config) (*Server, error) {
 	}
 	return New(cfg, Deps{Logger: zerolog.New(io.Discard), Backend: mem, CookieStore: mem.CookieStore(), Keys: keys})
 }
+
+func cfgWithTwoApps(upstream string) (*config.Config, error) {
+	app := func(name string) string {
+		return `
+  - name: ` + name + `
+    url: https://example.com/` + name + `
+    oidc:
+      issuer: http://127.0.0.1:1
+      clientID: ` + name + `
+      clientSecret: s3cret
+    apis:
+      - prefix: /api/
+        upstream: ` + upstream + `
+        requireToken: false
+`
+	}
+	return config.Parse([]byte("apps:"+app("a")+app("b")), config.Source{})
+}
