@@ -98,6 +98,15 @@ func (a *App) validateOIDC(key string, p *problems) {
 	if o.ClockSkew < 0 || o.ClockSkew > 5*time.Minute {
 		p.add(key+".oidc.clockSkew", "must be between 0 and 5m")
 	}
+	switch o.ResponseMode {
+	case "query":
+	case "form_post":
+		if !a.Cookie.CookieSecure() {
+			p.add(key+".oidc.responseMode", "form_post needs Secure cookies (the login cookie must be SameSite=None)")
+		}
+	default:
+		p.add(key+".oidc.responseMode", "must be query or form_post")
+	}
 }
 
 func (a *App) validateAPIs(key string, p *problems) {

@@ -188,6 +188,11 @@ type OIDC struct {
 	DefaultTokenLifetime time.Duration `yaml:"defaultTokenLifetime"`
 	// ClockSkew is the leeway for iat/exp checks on provider tokens. Default 30s.
 	ClockSkew time.Duration `yaml:"clockSkew"`
+	// ResponseMode is "query" (default) or "form_post" (OAuth 2.0 Form Post
+	// Response Mode): the provider then POSTs the code cross-site, so the
+	// login-transaction cookie is sent with SameSite=None (which requires
+	// Secure); the session cookie keeps its own SameSite.
+	ResponseMode string `yaml:"responseMode"`
 }
 
 // Cookie configures the session cookie.

@@ -198,6 +198,7 @@ func (c *Config) setDefaults() {
 		def(&a.OIDC.RefreshSkew, 60*time.Second)
 		def(&a.OIDC.DefaultTokenLifetime, 5*time.Minute)
 		def(&a.OIDC.ClockSkew, 30*time.Second)
+		def(&a.OIDC.ResponseMode, "query")
 		if a.Cookie.Name == "" {
 			switch {
 			case !a.Cookie.CookieSecure():

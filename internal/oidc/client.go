@@ -53,6 +53,9 @@ type Config struct {
 	PostLogoutRedirectURL string
 	// ClockSkew is the leeway for iat (and exp of logout tokens). Default 30s.
 	ClockSkew time.Duration
+	// ResponseMode "form_post" asks the provider to POST the response;
+	// "" or "query" uses the default redirect.
+	ResponseMode string
 	// DefaultTokenLifetime is used when expires_in is missing and the
 	// access token carries no exp. Default 5m.
 	DefaultTokenLifetime time.Duration
@@ -156,6 +159,9 @@ func (c *Client) AuthURL(ctx context.Context, req AuthRequest) (string, error) {
 	opts := []rp.AuthURLOpt{
 		rp.WithCodeChallenge(zoidc.NewSHACodeChallenge(req.Verifier)),
 		rp.AuthURLOpt(rp.WithURLParam("nonce", req.Nonce)),
+	}
+	if c.cfg.ResponseMode == "form_post" {
+		opts = append(opts, rp.AuthURLOpt(rp.WithURLParam("response_mode", "form_post")))
 	}
 	for k, v := range map[string]string{"prompt": req.Prompt, "acr_values": req.ACRValues, "max_age": req.MaxAge, "login_hint": req.LoginHint} {
 		if v != "" {

@@ -47,16 +47,18 @@ func newApp(s *Server, c *config.App) (*app, error) {
 	}
 	sc := s.cfg.Session
 	a.sessions = session.NewManager(session.Settings{
-		App:              c.Name,
-		CookieName:       c.Cookie.Name,
-		CookieDomain:     c.Cookie.Domain,
-		CookieSecure:     c.Cookie.CookieSecure(),
-		SameSite:         sameSite,
-		IdleTimeout:      sc.IdleTimeout,
-		AbsoluteLifetime: sc.AbsoluteLifetime,
-		LoginTimeout:     sc.LoginTimeout,
-		MaxPendingLogins: sc.MaxPendingLogins,
-		Now:              s.deps.Now,
+		App:          c.Name,
+		CookieName:   c.Cookie.Name,
+		CookieDomain: c.Cookie.Domain,
+		CookieSecure: c.Cookie.CookieSecure(),
+		SameSite:     sameSite,
+		// form_post callbacks are cross-site POSTs.
+		CrossSiteCallback: c.OIDC.ResponseMode == "form_post",
+		IdleTimeout:       sc.IdleTimeout,
+		AbsoluteLifetime:  sc.AbsoluteLifetime,
+		LoginTimeout:      sc.LoginTimeout,
+		MaxPendingLogins:  sc.MaxPendingLogins,
+		Now:               s.deps.Now,
 	}, s.deps.CookieStore, s.deps.Backend, s.deps.Keys)
 	a.oidc = oidc.New(oidc.Config{
 		Issuer:                c.OIDC.Issuer,
@@ -67,6 +69,7 @@ func newApp(s *Server, c *config.App) (*app, error) {
 		RedirectURL:           c.OIDC.RedirectURL,
 		PostLogoutRedirectURL: c.OIDC.PostLogoutRedirectURL,
 		ClockSkew:             c.OIDC.ClockSkew,
+		ResponseMode:          c.OIDC.ResponseMode,
 		DefaultTokenLifetime:  c.OIDC.DefaultTokenLifetime,
 		HTTPClient:            s.deps.ProviderClient,
 		Now:                   s.deps.Now,

@@ -52,12 +52,19 @@ func (m *Manager) txKey(state string) string {
 }
 
 func (m *Manager) txCookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
+	c := &http.Cookie{
 		Name: name, Value: value, Path: "/", Domain: m.set.CookieDomain,
 		MaxAge: maxAge, HttpOnly: true, Secure: m.set.CookieSecure,
 		// Lax: the provider's redirect back is a top-level GET navigation.
 		SameSite: http.SameSiteLaxMode,
 	}
+	if m.set.CrossSiteCallback {
+		// form_post: the provider's page POSTs to the callback cross-site.
+		// The cookie only binds a pending login (a random secret, useless
+		// without the state) and is deleted at the callback.
+		c.SameSite, c.Secure = http.SameSiteNoneMode, true
+	}
+	return c
 }
 
 // BeginLogin stores tx server-side and binds it to the browser with a

@@ -67,8 +67,12 @@ type Settings struct {
 	CookieDomain string
 	// CookieSecure sets Secure on every cookie.
 	CookieSecure bool
-	// SameSite, default Lax.
+	// SameSite of the session cookie, default Lax.
 	SameSite http.SameSite
+	// CrossSiteCallback sends login-transaction cookies with SameSite=None
+	// (and Secure), for providers answering with response_mode=form_post: a
+	// cross-site POST carries no Lax cookie. The session cookie is unchanged.
+	CrossSiteCallback bool
 	// IdleTimeout, default 8h.
 	IdleTimeout time.Duration
 	// AbsoluteLifetime, default 24h.
