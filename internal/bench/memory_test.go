@@ -160,22 +160,47 @@ func zitadelRecord(i int) *session.Record {
 			"updated_at":         float64(1767225600),
 			"roles":              []any{"admin", "user"},
 		},
-		IDToken:      fakeJWT(1500),
-		AccessToken:  fakeJWT(1200),
+		IDToken:      fakeJWT(1500, sub),
+		AccessToken:  fakeJWT(1200, sub),
 		RefreshToken: randomB64(75), // 100 characters
 		TokenType:    "Bearer",
 		Expiry:       time.Now().Add(12 * time.Hour),
 	}
 }
 
-// fakeJWT is a JWS compact serialisation of exactly n characters with an
-// RS256 signature; its payload is random (it is sealed, never parsed).
-func fakeJWT(n int) string {
-	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"280000000000000001","typ":"JWT"}`))
-	sig := randomB64(256)   // RSA-2048
-	payload := randomB64(n) // trimmed below
-	payload = payload[:n-len(header)-len(sig)-2]
-	return header + "." + payload + "." + sig
+// fakeJWT is a JWS compact serialisation of exactly n characters shaped
+// like a ZITADEL token: an RS256 header, a JSON payload with ZITADEL's
+// claims (padded with a metadata claim of random base64) and a 2048-bit
+// signature. It is sealed, never verified.
+func fakeJWT(n int, sub string) string {
+	enc := base64.RawURLEncoding
+	header := enc.EncodeToString([]byte(`{"alg":"RS256","kid":"280000000000000001","typ":"JWT"}`))
+	sig := randomB64(256)
+	now := time.Now().Unix()
+	claims := map[string]any{
+		"iss": "https://example-abc123.zitadel.cloud", "sub": sub,
+		"aud": []string{"280000000000000002", "280000000000000003"},
+		"exp": now + 43200, "iat": now, "auth_time": now, "nbf": now,
+		"amr": []string{"pwd"}, "azp": "280000000000000002", "client_id": "280000000000000002",
+		"sid": "V2_280000000000000004", "jti": "V2_280000000000000005-at_280000000000000006",
+		"urn:zitadel:iam:org:project:roles": map[string]any{
+			"admin": map[string]string{"280000000000000007": "example.zitadel.cloud"},
+		},
+		"urn:zitadel:iam:user:resourceowner:id":   "280000000000000007",
+		"urn:zitadel:iam:user:resourceowner:name": "Example",
+	}
+	// Pad with a metadata claim until the payload fills n, then cut it to
+	// the exact length (the JSON's tail; nobody parses it).
+	room := n - len(header) - len(sig) - 2
+	var payload string
+	for pad := 0; len(payload) < room && pad < 4*n; pad += (room-len(payload))*3/4 + 1 {
+		if pad > 0 {
+			claims["urn:zitadel:iam:user:metadata"] = map[string]string{"k": randomB64(pad)[:pad]}
+		}
+		plain, _ := json.Marshal(claims)
+		payload = enc.EncodeToString(plain)
+	}
+	return header + "." + payload[:room] + "." + sig
 }
 
 // randomB64 is n random bytes, base64url without padding.

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"testing"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 
@@ -36,3 +37,17 @@ func TestScratchHeap(t *testing.T) {
 
 func newReq() *http.Request { return httptest.NewRequest(http.MethodGet, "http://127.0.0.1/auth/callback", nil) }
 func rec() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func TestScratchJWT(t *testing.T) {
+	for _, n := range []int{1200, 1500} {
+		j := fakeJWT(n, "280000000000000001")
+		t.Log(len(j), j[:200])
+	}
+}
+
+func TestScratchJWT2(t *testing.T) {
+	for _, n := range []int{1200, 1500} {
+		j := fakeJWT(n, "280000000000000001")
+		t.Log(len(j), len(strings.Split(j, ".")[0]), len(strings.Split(j, ".")[1]), len(strings.Split(j, ".")[2]))
+	}
+}

@@ -151,8 +151,16 @@ func (a *app) refresh(ctx context.Context, cur *session.Record, log *zerolog.Log
 	}
 	if err := a.sessions.Save(ctx, cur); err != nil {
 		m.refreshed("store_error")
-		if errors.Is(err, session.ErrNotFound) {
+		switch {
+		case errors.Is(err, session.ErrNotFound):
 			return nil, errSessionEnded // logged out meanwhile
+		case errors.Is(err, session.ErrConflict):
+			// Our lease ran out and another replica refreshed: its tokens
+			// are the newest, use them.
+			if rec, gerr := a.sessions.Get(ctx, cur.ID); gerr == nil && !a.expiring(rec) {
+				return rec, nil
+			}
+			return nil, fmt.Errorf("%w: lost the refresh race", errRefreshFailed)
 		}
 		return nil, fmt.Errorf("store refreshed tokens: %w", err)
 	}
