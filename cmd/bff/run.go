@@ -21,6 +21,8 @@ commands:
   dev                          start the embedded provider, the demo API and the BFF on localhost
   serve --config FILE          run the BFF with a configuration file
   config check --config FILE   validate a configuration and show a summary
+  sessions list --sub SUB      list a user's sessions (admin API)
+  sessions revoke --sub SUB | --id ID   end sessions (admin API)
   version                      print the version
 `
 
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errUsage
 		}
 		return runCheck(ctx, args[3:], getenv, stdout, stderr)
+	case "sessions":
+		return runSessions(ctx, args[2:], getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "bff", version)
 		return nil

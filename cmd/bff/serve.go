@@ -60,7 +60,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	servers := []*http.Server{public}
 	if cfg.AdminListen != "off" {
 		servers = append(servers, &http.Server{
-			Addr: cfg.AdminListen, Handler: adminHandler(srv, reg),
+			Addr: cfg.AdminListen, Handler: adminHandler(srv, reg, cfg.AdminToken),
 			ReadHeaderTimeout: 10 * time.Second,
 		})
 	}
@@ -92,9 +92,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return errors.Join(errs...)
 }
 
-// adminHandler serves /healthz, /readyz and /metrics on the admin listener.
-func adminHandler(srv *server.Server, reg *prometheus.Registry) http.Handler {
+// adminHandler serves /healthz, /readyz, /metrics and the admin session
+// API on the admin listener.
+func adminHandler(srv *server.Server, reg *prometheus.Registry, token string) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/admin/", srv.AdminHandler(token))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")

@@ -32,6 +32,10 @@ type Config struct {
 	// Default "127.0.0.1:9090". Set to "off" to disable. Must differ from
 	// Listen. Override with BFF_ADMIN_LISTEN.
 	AdminListen string `yaml:"adminListen"`
+	// AdminToken, when set, is required as "Authorization: Bearer <token>"
+	// on the admin session API (/admin/sessions). Required when adminListen
+	// is not a loopback address. Override with BFF_ADMIN_TOKEN.
+	AdminToken string `yaml:"adminToken"`
 	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For /
 	// X-Forwarded-Proto / X-Forwarded-Host headers are believed. Default:
 	// none (headers from clients are replaced). IPv4-mapped IPv6 entries

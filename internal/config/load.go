@@ -100,6 +100,9 @@ func (c *Config) loadSecrets(src Source, p *problems) {
 	if v := src.Getenv("BFF_ADMIN_LISTEN"); v != "" {
 		c.AdminListen = v
 	}
+	if v := src.Getenv("BFF_ADMIN_TOKEN"); v != "" {
+		c.AdminToken = v
+	}
 	if v := src.Getenv("BFF_REDIS_URL"); v != "" {
 		c.Session.Redis.URL = v
 	}

@@ -25,6 +25,8 @@ func (c *Config) validate(p *problems) {
 			p.add("adminListen", "%v or \"off\"", err)
 		} else if c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			p.add("adminListen", "must differ from listen (keep the admin API private)")
+		} else if host, _, _ := net.SplitHostPort(c.AdminListen); !isLoopback(host) && c.AdminToken == "" {
+			p.add("adminToken", "required when adminListen is not a loopback address (or BFF_ADMIN_TOKEN)")
 		}
 	}
 	for i, cidr := range c.TrustedProxies {

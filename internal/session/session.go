@@ -395,3 +395,25 @@ func shortID(id string) string { return HashID(id) }
 func (m *Manager) FirstUse(ctx context.Context, key string, ttl time.Duration) error {
 	return m.backend.PutOnce(ctx, "once:"+key, []byte{1}, max(ttl, time.Second))
 }
+
+// ListBySubject returns the live sessions of user sub (for the admin API).
+func (m *Manager) ListBySubject(ctx context.Context, sub string) ([]*Record, error) {
+	key := m.subKey(sub)
+	ids, err := m.backend.IndexMembers(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, id := range ids {
+		rec, err := m.Get(ctx, id)
+		switch {
+		case err == nil && rec.Subject == sub:
+			out = append(out, rec)
+		case errors.Is(err, ErrNoSession):
+			_ = m.backend.IndexRemove(ctx, key, id)
+		case err != nil:
+			return nil, err
+		}
+	}
+	return out, nil
+}
