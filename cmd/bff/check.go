@@ -21,7 +21,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	path := fs.String("config", getenv("BFF_CONFIG"), "configuration file (or BFF_CONFIG)")
 	offline := fs.Bool("offline", false, "skip provider discovery")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "config check: --config FILE is required")
@@ -39,7 +39,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	failed := false
+	var discoveryErrs []string
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "APP\tURL\tISSUER\tCLIENT\tCOOKIE\tAPIS\tDISCOVERY")
 	for _, a := range cfg.Apps {
@@ -49,8 +49,8 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 				RedirectURL: a.OIDC.RedirectURL, Scopes: a.OIDC.Scopes, HTTPClient: &http.Client{Timeout: cfg.Limits.ProviderTimeout}})
 			dctx, cancel := context.WithTimeout(ctx, cfg.Limits.ProviderTimeout)
 			if err := c.Ready(dctx); err != nil {
-				disc = "FAILED: " + err.Error()
-				failed = true
+				disc = "FAILED (below)"
+				discoveryErrs = append(discoveryErrs, fmt.Sprintf("apps %s: %v", a.Name, err))
 			} else {
 				disc = "ok"
 			}
@@ -63,9 +63,19 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.URL, a.OIDC.Issuer, a.OIDC.ClientID, a.Cookie.Name, strings.Join(apis, ", "), disc)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(stdout, "\nsession store: %s, idle %s, absolute %s, %d encryption key(s)\n",
-		cfg.Session.Store, cfg.Session.IdleTimeout, cfg.Session.AbsoluteLifetime, len(cfg.Session.Keys()))
-	if failed {
+	keys := fmt.Sprintf("%d encryption key(s)", len(cfg.Session.Keys()))
+	if len(cfg.Session.Keys()) == 0 {
+		keys = "a random encryption key per process (sessions end at restart)"
+	}
+	store := cfg.Session.Store
+	if store == "redis" {
+		store += " " + cfg.Session.Redis.RedactedURL()
+	}
+	fmt.Fprintf(stdout, "\nsession store: %s, idle %s, absolute %s, %s\n", store, cfg.Session.IdleTimeout, cfg.Session.AbsoluteLifetime, keys)
+	for _, e := range discoveryErrs {
+		fmt.Fprintln(stderr, "discovery failed:", e)
+	}
+	if len(discoveryErrs) > 0 {
 		return errCheckFailed
 	}
 	return nil

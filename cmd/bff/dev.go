@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/bff-dev/bff/internal/devstack"
@@ -16,12 +17,20 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	apiAddr := fs.String("api-listen", "127.0.0.1:9997", "demo API listen address")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return usageError(err)
+	}
+	// bff dev uses plain-HTTP cookies and published demo passwords: never
+	// expose it beyond this machine.
+	for name, addr := range map[string]string{"--listen": *bffAddr, "--idp-listen": *idpAddr, "--api-listen": *apiAddr} {
+		if !loopbackAddr(addr) {
+			fmt.Fprintf(stderr, "dev: %s %s: bff dev listens on loopback only (127.0.0.1:PORT or [::1]:PORT)\n", name, addr)
+			return errUsage
+		}
 	}
 	log := newLogger(stderr, "console", *logLevel)
 	st, err := devstack.Start(ctx, devstack.Options{BFFAddr: *bffAddr, IdPAddr: *idpAddr, APIAddr: *apiAddr, Logger: log})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (choose other ports with go run ./cmd/bff dev --listen 127.0.0.1:PORT --idp-listen 127.0.0.1:PORT --api-listen 127.0.0.1:PORT)", err)
 	}
 	fmt.Fprintf(stdout, `bff dev is running.
 
@@ -44,4 +53,16 @@ Demo users (embedded provider only):
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return st.Shutdown(sctx)
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

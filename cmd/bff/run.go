@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -60,6 +61,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
+// usageError turns a flag parsing error into errUsage; -h/--help stays
+// flag.ErrHelp (the usage was printed; main exits 0).
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errUsage
+}
+
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -70,7 +80,7 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 // through log/slog's default, which is pointed at it too.
 func newLogger(w io.Writer, format, level string) zerolog.Logger {
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05", NoColor: !isTerminal(w)}
 	}
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
@@ -79,4 +89,15 @@ func newLogger(w io.Writer, format, level string) zerolog.Logger {
 	l := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l)))
 	return l
+}
+
+// isTerminal reports whether w is a character device (colours help there,
+// and only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -24,7 +24,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := newFlags("serve", stderr)
 	path := fs.String("config", getenv("BFF_CONFIG"), "configuration file (or BFF_CONFIG)")
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "serve: --config FILE is required")

@@ -25,7 +25,7 @@ func runSessions(ctx context.Context, args []string, getenv func(string) string,
 	id := fs.String("id", "", "one session's ID (revoke)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
+		return usageError(err)
 	}
 	q := url.Values{}
 	if *app != "" {

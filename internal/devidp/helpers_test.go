@@ -288,7 +288,7 @@ func (e *env) keySet() oidc.KeySet {
 // the claims.
 func (e *env) verifyJWT(t *testing.T, token string) (jose.Header, map[string]any) {
 	t.Helper()
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("parse JWT: %v", err)
 	}

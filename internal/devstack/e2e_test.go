@@ -57,6 +57,9 @@ func TestEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/api/whoami = %d %s", resp.StatusCode, body)
 	}
+	if v := resp.Header.Values("X-Content-Type-Options"); len(v) != 1 {
+		t.Fatalf("proxied response has X-Content-Type-Options %q, want it once", v)
+	}
 	var api struct {
 		Sub             string    `json:"sub"`
 		Roles           []string  `json:"roles"`

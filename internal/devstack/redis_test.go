@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -20,9 +21,13 @@ import (
 	"github.com/bff-dev/bff/internal/session"
 )
 
+// testRedisAddr is host:port of the test Redis: BFF_TEST_REDIS_URL
+// (redis://host:port[/db]) or 127.0.0.1:6379.
 func testRedisAddr() string {
-	if u := os.Getenv("BFF_TEST_REDIS_URL"); u != "" {
-		return strings.TrimPrefix(strings.TrimPrefix(u, "redis://"), "//")
+	if raw := os.Getenv("BFF_TEST_REDIS_URL"); raw != "" {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			return u.Host
+		}
 	}
 	return "127.0.0.1:6379"
 }

@@ -121,6 +121,9 @@ func (c *Client) Discover(ctx context.Context) (rp.RelyingParty, error) {
 			}),
 		),
 	)
+	if errors.Is(err, zoidc.ErrIssuerInvalid) {
+		return nil, fmt.Errorf("%w: discovery at %s names another issuer: the configured issuer must equal discovery's \"issuer\" byte for byte (check a trailing slash): %w", ErrProvider, c.cfg.Issuer, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: discovery of %s: %w", ErrProvider, c.cfg.Issuer, err)
 	}

@@ -91,6 +91,10 @@ type Config struct {
 	IsBFFCookie func(name string) bool
 	// StripHeaders are removed from the request (the CSRF header).
 	StripHeaders []string
+	// OwnResponseHeaders are set by the BFF on every response (security
+	// headers); the upstream's copies are dropped so each appears once,
+	// with the BFF's value.
+	OwnResponseHeaders []string
 	// TrustedProxy reports whether a peer's X-Forwarded-* may be believed.
 	// It is given the peer address unmapped (IPv4 as IPv4). Nil trusts none.
 	TrustedProxy func(netip.Addr) bool
@@ -371,6 +375,9 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode == http.StatusSwitchingProtocols && !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 		return errors.New("upstream switched to a protocol other than websocket")
+	}
+	for _, name := range h.cfg.OwnResponseHeaders {
+		resp.Header.Del(name)
 	}
 	values := resp.Header.Values("Set-Cookie")
 	if len(values) == 0 {

@@ -81,16 +81,17 @@ func newApp(s *Server, c *config.App) (*app, error) {
 		}
 		a.apiCfg = append(a.apiCfg, api)
 		a.apis = append(a.apis, proxy.New(proxy.Config{
-			Prefix:       a.pathPrefix + api.Prefix,
-			Upstream:     up,
-			Methods:      api.Methods,
-			RequireToken: api.RequiresToken(),
-			Tokens:       a,
-			IsBFFCookie:  s.isBFFCookie,
-			StripHeaders: []string{c.CSRFHeader},
-			TrustedProxy: s.cfg.TrustsProxy,
-			Transport:    s.deps.UpstreamTransport,
-			OnError:      s.proxyError,
+			Prefix:             a.pathPrefix + api.Prefix,
+			Upstream:           up,
+			Methods:            api.Methods,
+			RequireToken:       api.RequiresToken(),
+			Tokens:             a,
+			IsBFFCookie:        s.isBFFCookie,
+			StripHeaders:       []string{c.CSRFHeader},
+			OwnResponseHeaders: ownHeaders(),
+			TrustedProxy:       s.cfg.TrustsProxy,
+			Transport:          s.deps.UpstreamTransport,
+			OnError:            s.proxyError,
 		}))
 	}
 	router, err := a.routes()
@@ -114,8 +115,10 @@ func (s *Server) isBFFCookie(name string) bool {
 	return false
 }
 
-// url returns the absolute URL of path p under the app.
-func (a *app) url(p string) string { return a.origin + a.pathPrefix + p }
-
 // path returns the path of p under the app (relative to the host).
 func (a *app) path(p string) string { return a.pathPrefix + p }
+
+// ownHeaders names the headers securityHeaders sets on every response.
+func ownHeaders() []string {
+	return []string{"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Strict-Transport-Security"}
+}

@@ -41,11 +41,7 @@ func wantsJSON(r *http.Request) bool {
 	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
 		return false
 	}
-	accept := r.Header.Get("Accept")
-	if strings.Contains(accept, "text/html") {
-		return false
-	}
-	return true
+	return !strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>

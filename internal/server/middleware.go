@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/zerolog/hlog"
 )
-
-type requestIDKey struct{}
 
 // requestID gives every request a fresh ID, returned as X-Request-ID and
 // attached to its log lines. A client's X-Request-ID is not trusted.
@@ -47,7 +44,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		hlog.FromRequest(r).Info().Str("method", r.Method).Str("path", r.URL.Path).
 			Int("status", status).Int("size", ww.BytesWritten()).
-			Dur("duration", time.Since(start)).Str("ip", s.clientIP(r)).Msg("request")
+			Dur("duration_ms", time.Since(start)).Str("ip", s.clientIP(r)).Msg("request")
 	})
 }
 
@@ -87,15 +84,25 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (a *app) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if a.origin[:5] == "https" {
-			h.Set("Strict-Transport-Security", "max-age=63072000")
+		for k, v := range a.securityHeaderValues() {
+			h.Set(k, v)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// securityHeaderValues are the headers securityHeaders sets.
+func (a *app) securityHeaderValues() map[string]string {
+	h := map[string]string{
+		"X-Content-Type-Options":     "nosniff",
+		"Referrer-Policy":            "no-referrer",
+		"X-Frame-Options":            "DENY",
+		"Cross-Origin-Opener-Policy": "same-origin",
+	}
+	if strings.HasPrefix(a.origin, "https:") {
+		h["Strict-Transport-Security"] = "max-age=63072000"
+	}
+	return h
 }
 
 // noStore keeps /auth responses out of every cache.
@@ -180,10 +187,4 @@ func (a *app) csrfLogout(next http.Handler) http.Handler {
 func isForm(r *http.Request) bool {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return ct == "application/x-www-form-urlencoded" || ct == "multipart/form-data"
-}
-
-// sameOriginURL reports whether raw is an absolute URL on the app's origin.
-func (a *app) sameOriginURL(raw string) bool {
-	u, err := url.Parse(raw)
-	return err == nil && strings.EqualFold(u.Scheme+"://"+u.Host, a.origin)
 }

@@ -63,8 +63,8 @@ func (a *app) routes() (http.Handler, error) {
 		s.writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed.")
 	})
 
-	loginLimit := httprate.Limit(s.cfg.Limits.LoginRatePerMinute, time.Minute,
-		httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return s.clientIP(r), nil }),
+	loginLimit := httprate.LimitBy(s.cfg.Limits.LoginRatePerMinute, time.Minute,
+		func(r *http.Request) (string, error) { return s.clientIP(r), nil },
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, http.StatusTooManyRequests, "rate_limited", "Too many login attempts. Wait a minute and try again.")
 		}))

@@ -58,6 +58,9 @@ func (m *Manager) txCookie(name, value string, maxAge int) *http.Cookie {
 		// Lax: the provider's redirect back is a top-level GET navigation.
 		SameSite: http.SameSiteLaxMode,
 	}
+	if maxAge < 0 {
+		c.Expires = time.Unix(0, 0) // for clients that ignore Max-Age=0
+	}
 	if m.set.CrossSiteCallback {
 		// form_post: the provider's page POSTs to the callback cross-site.
 		// The cookie only binds a pending login (a random secret, useless
