@@ -71,7 +71,7 @@ func newKeyring(tb testing.TB) *session.Keyring {
 // when Redis does not answer.
 func newRedisStore(tb testing.TB) (*store, error) {
 	tb.Helper()
-	pool, err := session.NewRedisPool(session.RedisOptions{URL: redisURL, PoolSize: 64})
+	pool, err := session.NewRedisPool(session.RedisOptions{URL: redisURL})
 	if err != nil {
 		return nil, err
 	}
