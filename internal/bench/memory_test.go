@@ -167,7 +167,7 @@ func zitadelRecord(i int) *session.Record {
 		Subject: sub,
 		SID:     "V2_" + randomB64(24),
 		Nonce:   randomB64(32),
-		Claims: map[string]any{
+		Claims: session.NewClaims(map[string]any{
 			"sub":                sub,
 			"name":               "Alice Example",
 			"given_name":         "Alice",
@@ -178,7 +178,7 @@ func zitadelRecord(i int) *session.Record {
 			"locale":             "en",
 			"updated_at":         float64(1767225600),
 			"roles":              []any{"admin", "user"},
-		},
+		}),
 		IDToken:      fakeJWT(1500, sub),
 		AccessToken:  fakeJWT(1200, sub),
 		RefreshToken: randomB64(75), // 100 characters

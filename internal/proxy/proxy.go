@@ -36,6 +36,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -154,9 +155,24 @@ func New(cfg Config) *Handler {
 		// text/event-stream and bodies of unknown length (streams) are
 		// flushed after every write, so SSE stays live.
 		FlushInterval: 0,
+		// Reuse copy buffers: without a pool every request allocates 32 KiB.
+		BufferPool: &bufferPool{},
 	}
 	return h
 }
+
+// bufferPool implements httputil.BufferPool with a sync.Pool of 32 KiB
+// buffers (the size ReverseProxy would allocate).
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,7 @@ func startSession(t *testing.T, a *app, sub string) *http.Cookie {
 	t.Helper()
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "https://app.example.com/", nil)
-	rec := &session.Record{Subject: sub, SID: "sid-" + sub, AccessToken: "at", RefreshToken: "rt", Claims: map[string]any{"sub": sub}}
+	rec := &session.Record{Subject: sub, SID: "sid-" + sub, AccessToken: "at", RefreshToken: "rt", Claims: session.NewClaims(map[string]any{"sub": sub})}
 	if err := a.sessions.Start(w, r, rec); err != nil {
 		t.Fatal(err)
 	}

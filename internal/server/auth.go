@@ -138,7 +138,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &session.Record{
-		Subject: toks.Subject, SID: toks.SID, Nonce: tx.Nonce, Claims: a.pickClaims(toks.Claims, nil),
+		Subject: toks.Subject, SID: toks.SID, Nonce: tx.Nonce, Claims: session.NewClaims(a.pickClaims(toks.Claims, nil)),
 		IDToken: toks.IDToken, AccessToken: toks.AccessToken, RefreshToken: toks.RefreshToken,
 		TokenType: toks.TokenType, Expiry: toks.Expiry,
 	}
@@ -154,7 +154,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 // meResponse is the /auth/me body.
 type meResponse struct {
 	Authenticated bool           `json:"authenticated"`
-	User          map[string]any `json:"user,omitempty"`
+	User          session.Claims `json:"user,omitempty"`
 	Session       *meSession     `json:"session,omitempty"`
 	LogoutURL     string         `json:"logoutUrl,omitempty"`
 	LoginURL      string         `json:"loginUrl,omitempty"`

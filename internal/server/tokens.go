@@ -181,7 +181,7 @@ func (a *app) refresh(ctx context.Context, cur *session.Record, log *zerolog.Log
 		return cur, nil
 	}
 	cur.IDToken = toks.IDToken
-	cur.Claims = a.pickClaims(claims, cur.Claims)
+	cur.Claims = session.NewClaims(a.pickClaims(claims, cur.Claims.Map()))
 	if err := a.sessions.Save(ctx, cur); err != nil && !errors.Is(err, session.ErrNotFound) {
 		log.Warn().Err(err).Msg("store refreshed id_token")
 	}

@@ -42,8 +42,9 @@ type Record struct {
 	Subject string `json:"sub"`
 	// SID is the provider's session ID (the ID token's sid), for back-channel logout.
 	SID string `json:"sid,omitempty"`
-	// Claims are the ID-token claims /auth/me may show.
-	Claims map[string]any `json:"claims,omitempty"`
+	// Claims are the ID-token claims /auth/me may show, kept as JSON: most
+	// requests (proxied calls) never look at them, so they are not decoded.
+	Claims Claims `json:"claims,omitempty"`
 	// Nonce sent at login; refreshed ID tokens may repeat it.
 	Nonce string `json:"nonce,omitempty"`
 
@@ -55,6 +56,43 @@ type Record struct {
 
 	CreatedAt time.Time `json:"created"`
 	ExpiresAt time.Time `json:"expires"`
+}
+
+// Claims is a JSON object of claims.
+type Claims json.RawMessage
+
+// NewClaims encodes m; a value that cannot be encoded is dropped.
+func NewClaims(m map[string]any) Claims {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// Map decodes the claims (nil when empty or invalid).
+func (c Claims) Map() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(c, &m)
+	return m
+}
+
+// MarshalJSON writes the claims as they are ("null" when empty).
+func (c Claims) MarshalJSON() ([]byte, error) {
+	if len(c) == 0 {
+		return []byte("null"), nil
+	}
+	return c, nil
+}
+
+// UnmarshalJSON keeps a copy of the raw JSON.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*c = nil
+		return nil
+	}
+	*c = append((*c)[:0], b...)
+	return nil
 }
 
 // Settings configure a Manager. Every zero field gets the default named.
@@ -126,6 +164,7 @@ func NewManager(set Settings, cookieStore scs.Store, backend Backend, keys *Keyr
 	// request. Idle expiry is enforced on the record (Seen).
 	sm.IdleTimeout = 0
 	sm.HashTokenInStore = true
+	sm.Codec = idCodec{}
 	sm.Cookie.Name = set.CookieName
 	sm.Cookie.Domain = set.CookieDomain
 	sm.Cookie.HttpOnly = true
@@ -182,7 +221,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Record, error) {
 		return nil, fmt.Errorf("%w: record %s: %w", ErrNoSession, shortID(id), err)
 	}
 	var rec Record
-	if err := json.Unmarshal(plain, &rec); err != nil {
+	if err := decodeRecord(plain, &rec); err != nil {
 		return nil, fmt.Errorf("%w: record %s: %w", ErrNoSession, shortID(id), err)
 	}
 	rec.ID, rec.Version, rec.Seen = id, st.Version, time.Unix(st.Seen, 0)
@@ -228,11 +267,7 @@ func (m *Manager) IdleExpiresIn(rec *Record) time.Duration {
 func (m *Manager) ExpiresIn(rec *Record) time.Duration { return rec.ExpiresAt.Sub(m.set.Now()) }
 
 func (m *Manager) seal(rec *Record) ([]byte, error) {
-	plain, err := json.Marshal(rec)
-	if err != nil {
-		return nil, fmt.Errorf("encode session record: %w", err)
-	}
-	return m.keys.Seal(plain, []byte(rec.ID)), nil
+	return m.keys.Seal(encodeRecord(rec), []byte(rec.ID)), nil
 }
 
 // Start begins a new session for rec after a successful login: a new record

@@ -230,7 +230,7 @@ func wantNoSession(t *testing.T, m *Manager, c *http.Cookie, why string) {
 func userRecord(sub, sid string) *Record {
 	return &Record{
 		Subject: sub, SID: sid,
-		Claims:       map[string]any{"email": sub + "@example.com"},
+		Claims:       NewClaims(map[string]any{"email": sub + "@example.com"}),
 		AccessToken:  "at-" + sub + "-" + sid,
 		RefreshToken: "rt-" + sub + "-" + sid,
 		IDToken:      "idt-" + sub + "-" + sid,
@@ -270,7 +270,7 @@ func TestManagerStartCookie(t *testing.T) {
 				got := mustLoad(t, h.m, c)
 				if got.ID != in.ID || got.Subject != "u1" || got.SID != "s1" || got.AccessToken != in.AccessToken ||
 					got.RefreshToken != in.RefreshToken || got.IDToken != in.IDToken || got.App != h.set.App ||
-					!got.Expiry.Equal(in.Expiry) || got.Claims["email"] != "u1@example.com" || got.Version != 0 {
+					!got.Expiry.Equal(in.Expiry) || got.Claims.Map()["email"] != "u1@example.com" || got.Version != 0 {
 					t.Fatalf("Load = %+v, want %+v", got, in)
 				}
 				if want := h.clock.Now().Add(h.set.AbsoluteLifetime); !got.ExpiresAt.Equal(want) {
@@ -624,7 +624,7 @@ func realisticRecord() *Record {
 	return &Record{
 		Subject:      "312909075212468632",
 		SID:          "V1_312909104857416088",
-		Claims:       claims,
+		Claims:       NewClaims(claims),
 		Nonce:        randomB64(32),
 		AccessToken:  fakeJWT(1200, claims),
 		IDToken:      fakeJWT(1500, claims),
@@ -669,7 +669,7 @@ func TestManagerRecordIsSealed(t *testing.T) {
 			"ID token":      in.IDToken,
 			"subject":       in.Subject,
 			"provider sid":  in.SID,
-			"email claim":   in.Claims["email"].(string),
+			"email claim":   in.Claims.Map()["email"].(string),
 			"nonce":         in.Nonce,
 			"cookie token":  c.Value,
 		}
@@ -794,11 +794,11 @@ func TestRedisBytesPerSession(t *testing.T) {
 	}
 	d, _ := redis.Int64(h.redis.do(t, "HSTRLEN", h.redisB.recKey(in.ID), "d"), nil)
 	scsValue, _ := redis.Int64(h.redis.do(t, "STRLEN", scsKey), nil)
-	plain, _ := json.Marshal(in)
+	plain := encodeRecord(in)
 	tokens := len(in.AccessToken) + len(in.IDToken) + len(in.RefreshToken)
-	t.Logf("bytes per session: sealed record d = %d B (JSON %d B, of which tokens %d B: AT %d, IDT %d, RT %d; %d claims) + scs value %d B = %d B payload; %d keys, %d B of key names with prefix bff:; Redis MEMORY USAGE total %d B",
-		d, len(plain), tokens, len(in.AccessToken), len(in.IDToken), len(in.RefreshToken), len(in.Claims), scsValue, d+scsValue, len(keys), keyBytes, memory)
+	t.Logf("bytes per session: sealed record d = %d B (encoded %d B, of which tokens %d B: AT %d, IDT %d, RT %d; %d claims) + scs value %d B = %d B payload; %d keys, %d B of key names with prefix bff:; Redis MEMORY USAGE total %d B",
+		d, len(plain), tokens, len(in.AccessToken), len(in.IDToken), len(in.RefreshToken), len(in.Claims.Map()), scsValue, d+scsValue, len(keys), keyBytes, memory)
 	if d != int64(len(plain))+1+4+12+16 {
-		t.Fatalf("sealed record is %d B, want JSON (%d B) + 33 B of envelope", d, len(plain))
+		t.Fatalf("sealed record is %d B, want the encoded record (%d B) + 33 B of envelope", d, len(plain))
 	}
 }
