@@ -102,24 +102,36 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("call with a fresh token: %d, refreshes %d, want 200 and still 1", resp.StatusCode, s.Refreshes)
 	}
 
-	// Logout: JSON with the provider's end-session URL.
+	// Logout: JSON with a BFF URL that continues to the provider; the ID
+	// token for id_token_hint only ever appears in that redirect.
 	resp, body = b.do(http.MethodPost, st.BFFURL+"/auth/logout", nil, csrfHeader)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout = %d %s", resp.StatusCode, body)
 	}
 	lo := decodeJSON(t, body)
 	endURL, _ := lo["endSessionUrl"].(string)
-	eu, err := url.Parse(endURL)
-	if err != nil || !strings.HasPrefix(endURL, st.IssuerURL) {
-		t.Fatalf("endSessionUrl = %q", endURL)
-	}
-	if eu.Query().Get("id_token_hint") == "" || eu.Query().Get("post_logout_redirect_uri") != st.BFFURL+"/" || eu.Query().Get("state") == "" {
-		t.Fatalf("endSessionUrl query = %v", eu.Query())
+	if endURL != "/auth/logout/continue" {
+		t.Fatalf("endSessionUrl = %q, want /auth/logout/continue", endURL)
 	}
 	if s := st.IdP.Stats(); s.Revocations != 1 {
 		t.Fatalf("revocations = %d, want 1 (refresh token revoked at logout)", s.Revocations)
 	}
-	resp, _ = b.do(http.MethodGet, endURL, nil, map[string]string{"Accept": "text/html"})
+	cont, err := b.noRedirects().Get(st.BFFURL + endURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cont.Body.Close()
+	eu, err := url.Parse(cont.Header.Get("Location"))
+	if err != nil || cont.StatusCode != http.StatusSeeOther || !strings.HasPrefix(eu.String(), st.IssuerURL) {
+		t.Fatalf("/auth/logout/continue: %d to %q", cont.StatusCode, eu)
+	}
+	if eu.Query().Get("id_token_hint") == "" || eu.Query().Get("post_logout_redirect_uri") != st.BFFURL+"/" || eu.Query().Get("state") == "" {
+		t.Fatalf("end-session query = %v", eu.Query())
+	}
+	if again, _ := b.noRedirects().Get(st.BFFURL + endURL); again.Header.Get("Location") != "/" {
+		t.Fatalf("second /auth/logout/continue: %q, want the app root (one use)", again.Header.Get("Location"))
+	}
+	resp, _ = b.do(http.MethodGet, eu.String(), nil, map[string]string{"Accept": "text/html"})
 	if resp.Request.URL.Path != "/" || !strings.HasPrefix(resp.Request.URL.String(), st.BFFURL) || resp.StatusCode != http.StatusOK {
 		t.Fatalf("after end-session: %d at %s, want the app root", resp.StatusCode, resp.Request.URL)
 	}
@@ -200,7 +212,7 @@ func assertNoTokenLeak(t *testing.T, b *browser, st *testStack) {
 			}
 		}
 		for _, tok := range secrets.IDTokens {
-			if strings.Contains(s.Body, tok) && !strings.Contains(s.URL, "/auth/logout") || strings.Contains(hdr.String()+loc, tok) {
+			if strings.Contains(exposed+loc, tok) {
 				t.Fatalf("ID token in response to %s", s.URL)
 			}
 		}

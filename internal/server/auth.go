@@ -63,7 +63,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.s.storeDown(w, r, err)
 		return
 	}
-	http.Redirect(w, r, authURL, http.StatusFound)
+	redirect(w, authURL, http.StatusFound)
 }
 
 // callback completes the flow. The state is taken once; a replayed or
@@ -87,14 +87,14 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, session.ErrLoginUnknown):
 		if rec, lerr := a.sessions.Load(r); lerr == nil && rec != nil {
-			http.Redirect(w, r, a.path("/"), http.StatusSeeOther)
+			redirect(w, a.path("/"), http.StatusSeeOther)
 			return
 		}
 		if provErr != "" || code == "" {
 			a.s.writeErrorRetry(w, r, http.StatusBadRequest, "login_failed", "This sign-in attempt is no longer valid.", retry)
 			return
 		}
-		http.Redirect(w, r, retry, http.StatusSeeOther)
+		redirect(w, retry, http.StatusSeeOther)
 		return
 	case errors.Is(err, session.ErrLoginExpired):
 		if tx != nil {
@@ -148,7 +148,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	a.s.deps.Metrics.sessionStarted()
 	a.audit(log, "login_success", rec, ip).Send()
-	http.Redirect(w, r, tx.ReturnTo, http.StatusSeeOther)
+	redirect(w, tx.ReturnTo, http.StatusSeeOther)
 }
 
 // meResponse is the /auth/me body.
@@ -199,8 +199,9 @@ func (a *app) me(w http.ResponseWriter, r *http.Request) {
 
 // logoutResponse is the /auth/logout body for fetch callers.
 type logoutResponse struct {
-	// EndSessionURL is the provider's logout page; navigate there. Empty
-	// when the provider has none.
+	// EndSessionURL is where to navigate to end the provider's session:
+	// the BFF's /auth/logout/continue, which redirects to the provider.
+	// Empty when the provider has no end-session endpoint.
 	EndSessionURL string `json:"endSessionUrl"`
 	// RedirectURL is where to go when EndSessionURL is empty.
 	RedirectURL string `json:"redirectUrl"`
@@ -225,19 +226,60 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		}
 		idToken = rec.IDToken
 	}
-	endURL, err := a.oidc.EndSessionURL(r.Context(), idToken, randomString(), a.cfg.OIDC.SendIDTokenHint())
-	if err != nil {
+	target := a.path("/")
+	if ep, err := a.oidc.EndSessionURL(r.Context(), "", "", false); err != nil {
 		log.Warn().Err(err).Msg("no end-session URL")
+	} else if ep != "" {
+		// The ID token (for id_token_hint) stays server-side; the browser
+		// gets a BFF URL that redirects to the provider, so script never
+		// sees the token (it could use it as a bearer at lax APIs).
+		// Without a session (or with hints off) the stash is empty and the
+		// provider gets client_id only.
+		hint := ""
+		if a.cfg.OIDC.SendIDTokenHint() {
+			hint = idToken
+		}
+		if err := a.sessions.StashLogout(w, r, hint); err != nil {
+			a.s.storeDown(w, r, err)
+			return
+		}
+		target = a.path("/auth/logout/continue")
 	}
 	if isForm(r) {
-		target := endURL
-		if target == "" {
-			target = a.path("/")
-		}
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		redirect(w, target, http.StatusSeeOther)
 		return
 	}
+	endURL := ""
+	if target != a.path("/") {
+		endURL = target
+	}
 	writeJSON(w, http.StatusOK, logoutResponse{EndSessionURL: endURL, RedirectURL: a.path("/")})
+}
+
+// logoutContinue sends the browser to the provider's end-session endpoint
+// (RP-Initiated Logout 1.0) after /auth/logout, with id_token_hint when the
+// app allows it (SPEC §6.3's one exception: the token is in the redirect's
+// Location, never in anything script can read), post_logout_redirect_uri
+// and state. Only a browser that just logged out here (it has the logout
+// cookie) is sent on; any other request goes to the app root, so a link
+// cannot log a user out at the provider.
+func (a *app) logoutContinue(w http.ResponseWriter, r *http.Request) {
+	idToken, err := a.sessions.TakeLogout(w, r)
+	if errors.Is(err, session.ErrNoLogout) {
+		redirect(w, a.path("/"), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		a.s.storeDown(w, r, err)
+		return
+	}
+	endURL, err := a.oidc.EndSessionURL(r.Context(), idToken, randomString(), a.cfg.OIDC.SendIDTokenHint())
+	if err != nil || endURL == "" {
+		hlog.FromRequest(r).Warn().Err(err).Msg("no end-session URL")
+		redirect(w, a.path("/"), http.StatusSeeOther)
+		return
+	}
+	redirect(w, endURL, http.StatusSeeOther)
 }
 
 // backchannelLogout implements OIDC Back-Channel Logout 1.0: the provider

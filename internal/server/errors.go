@@ -135,3 +135,11 @@ func (s *Server) loginURLFor(r *http.Request) string {
 	}
 	return "/auth/login"
 }
+
+// redirect sends the browser to target exactly as given (http.Redirect
+// would clean the path, fragment included, and echo the URL in a body).
+// Targets are built or validated by the BFF (safeReturnTo, provider URLs).
+func redirect(w http.ResponseWriter, target string, code int) {
+	w.Header().Set("Location", target)
+	w.WriteHeader(code)
+}

@@ -58,10 +58,16 @@ func (a *app) safeReturnTo(raw string) string {
 		return root
 	}
 	origin := scheme + "://" + strings.ToLower(u.Host)
-	if origin != a.origin && !slices.Contains(a.cfg.ReturnTo.AllowedOrigins, origin) {
-		return root
+	if origin == a.origin {
+		// Same origin: check it as the path it is, prefix and dot
+		// segments included ("/shop/%2e%2e/admin" leaves /shop).
+		rel := (&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery, Fragment: u.Fragment, RawFragment: u.RawFragment}).String()
+		if rel == "" || !strings.HasPrefix(rel, "/") {
+			return root
+		}
+		return a.safeReturnTo(rel)
 	}
-	if origin == a.origin && !pathUnder(u.Path, a.pathPrefix) && u.Path != "" {
+	if !slices.Contains(a.cfg.ReturnTo.AllowedOrigins, origin) {
 		return root
 	}
 	out := &url.URL{Scheme: scheme, Host: strings.ToLower(u.Host), Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery, Fragment: u.Fragment, RawFragment: u.RawFragment}

@@ -17,8 +17,11 @@ func TestSafeReturnTo(t *testing.T) {
 		{"/", "/"},
 		{"/orders?id=7#top", "/orders?id=7#top"},
 		{"/a%20b", "/a%20b"},
-		{"https://app.example.com/x?y=1", "https://app.example.com/x?y=1"},
-		{"HTTPS://APP.EXAMPLE.COM/x", "https://app.example.com/x"},
+		{"https://app.example.com/x?y=1", "/x?y=1"}, // same origin: checked and kept as a path
+		{"HTTPS://APP.EXAMPLE.COM/x", "/x"},
+		{"https://app.example.com", "/"},
+		{"https://app.example.com/%2e%2e/x", "/"},
+		{"/#/../..//evil.example", "/#/../..//evil.example"}, // a fragment, sent as is
 		{"https://docs.example.com/guide", "https://docs.example.com/guide"},
 		// protocol-relative and slash tricks
 		{"//evil.example", "/"},
@@ -75,14 +78,18 @@ func TestSafeReturnToPathPrefix(t *testing.T) {
 	cfg, _ := cfgWithURL(t, "https://example.com/shop")
 	a := newTestServer(t, cfg).apps[0]
 	for in, want := range map[string]string{
-		"":                           "/shop/",
-		"/shop/cart":                 "/shop/cart",
-		"/shop":                      "/shop",
-		"/shopping":                  "/shop/",
-		"/admin":                     "/shop/",
-		"/shop/../x":                 "/shop/",
-		"https://example.com/admin":  "/shop/",
-		"https://example.com/shop/x": "https://example.com/shop/x",
+		"":                                      "/shop/",
+		"/shop/cart":                            "/shop/cart",
+		"/shop":                                 "/shop",
+		"/shopping":                             "/shop/",
+		"/admin":                                "/shop/",
+		"/shop/../x":                            "/shop/",
+		"https://example.com/admin":             "/shop/",
+		"https://example.com/shop/x":            "/shop/x",
+		"https://example.com":                   "/shop/",
+		"https://example.com/shop/%2e%2e/admin": "/shop/",
+		"/shop/%2e%2e/admin":                    "/shop/",
+		"/shop/#/../../admin":                   "/shop/#/../../admin",
 	} {
 		if got := a.safeReturnTo(in); got != want {
 			t.Errorf("safeReturnTo(%q) = %q, want %q", in, got, want)
@@ -109,6 +116,15 @@ func FuzzReturnTo(f *testing.F) {
 		f.Fatal(err)
 	}
 	a := s.apps[0]
+	shopCfg, err := cfgWithURLExtra("https://app.example.com/shop", "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	shopServer, err := newServerNoT(shopCfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	shop := shopServer.apps[0]
 	base, _ := url.Parse("https://app.example.com/page")
 	f.Fuzz(func(t *testing.T, in string) {
 		out := a.safeReturnTo(in)
@@ -127,6 +143,15 @@ func FuzzReturnTo(f *testing.F) {
 		}
 		if u.User != nil {
 			t.Fatalf("safeReturnTo(%q) = %q has userinfo", in, out)
+		}
+		// An app under /shop never sends the browser elsewhere on its origin.
+		out = shop.safeReturnTo(in)
+		u, err = base.Parse(out)
+		if err != nil {
+			t.Fatalf("shop: safeReturnTo(%q) = %q does not parse: %v", in, out, err)
+		}
+		if u.Host != "app.example.com" || (u.Path != "/shop" && !strings.HasPrefix(u.Path, "/shop/")) {
+			t.Fatalf("shop: safeReturnTo(%q) = %q resolves to %s", in, out, u)
 		}
 	})
 }

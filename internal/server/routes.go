@@ -92,6 +92,7 @@ func (a *app) routes() (http.Handler, error) {
 			r.With(loginLimit).Post("/callback", a.callback)
 			r.With(corsMW, a.csrf).Get("/me", a.me)
 			r.With(corsMW, a.csrfLogout).Post("/logout", a.logout)
+			r.Get("/logout/continue", a.logoutContinue)
 			r.Post("/backchannel-logout", a.backchannelLogout)
 		})
 		for i, api := range a.apiCfg {
