@@ -88,6 +88,13 @@ func (h *Handler) verify(ctx context.Context, raw string) (*zoidc.AccessTokenCla
 	if claims.Subject == "" {
 		return nil, invalid("token has no sub", nil)
 	}
+	// An ID token is not an access token, even when its audience matches
+	// (with ZITADEL it often does): refuse the claims only ID tokens carry.
+	for _, idOnly := range []string{"nonce", "at_hash", "c_hash"} {
+		if _, ok := claims.Claims[idOnly]; ok {
+			return nil, invalid("an ID token is not an access token", fmt.Errorf("claim %s present", idOnly))
+		}
+	}
 	if h.audience != "" && !slices.Contains(claims.Audience, h.audience) {
 		return nil, invalid("audience does not match", fmt.Errorf("aud %q does not contain %q", []string(claims.Audience), h.audience))
 	}

@@ -65,6 +65,9 @@ var (
 	ErrTimeout = errors.New("proxy: upstream timeout")
 	// ErrUpstream: the upstream could not be reached (502).
 	ErrUpstream = errors.New("proxy: upstream unavailable")
+	// ErrBodyTooLarge: the request body exceeded the limit while being
+	// streamed upstream (413).
+	ErrBodyTooLarge = errors.New("proxy: request body too large")
 	// ErrClientGone: the browser went away (499, nothing is written).
 	ErrClientGone = errors.New("proxy: client went away")
 )
@@ -96,6 +99,10 @@ type Config struct {
 	// headers); the upstream's copies are dropped so each appears once,
 	// with the BFF's value.
 	OwnResponseHeaders []string
+	// PublicHost and PublicProto are the app's public host and scheme, sent
+	// as X-Forwarded-Host/-Proto unless a trusted proxy says otherwise (the
+	// client's Host header is never trusted). Empty: taken from the request.
+	PublicHost, PublicProto string
 	// TrustedProxy reports whether a peer's X-Forwarded-* may be believed.
 	// It is given the peer address unmapped (IPv4 as IPv4). Nil trusts none.
 	TrustedProxy func(netip.Addr) bool
@@ -359,7 +366,13 @@ func (h *Handler) setForwarded(pr *httputil.ProxyRequest) {
 	if in.TLS != nil {
 		proto = "https"
 	}
+	if h.cfg.PublicProto != "" {
+		proto = h.cfg.PublicProto
+	}
 	fwdHost := in.Host
+	if h.cfg.PublicHost != "" {
+		fwdHost = h.cfg.PublicHost
+	}
 	var chain []string
 	if trusted {
 		if v := in.Header.Values("X-Forwarded-For"); len(v) > 0 {
@@ -395,6 +408,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	for _, name := range h.cfg.OwnResponseHeaders {
 		resp.Header.Del(name)
 	}
+	if ob, _ := resp.Request.Context().Value(outboundKey{}).(outbound); ob.token != "" {
+		privateCache(resp.Header)
+	}
 	values := resp.Header.Values("Set-Cookie")
 	if len(values) == 0 {
 		return nil
@@ -412,7 +428,10 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 
 func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	var ne net.Error
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		h.cfg.OnError(w, r, errors.Join(ErrBodyTooLarge, err))
 	case errors.Is(r.Context().Err(), context.Canceled):
 		h.cfg.OnError(w, r, errors.Join(ErrClientGone, err))
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
@@ -420,6 +439,23 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	default:
 		h.cfg.OnError(w, r, errors.Join(ErrUpstream, err))
 	}
+}
+
+// privateCache keeps shared caches (CDNs in front of the BFF) from storing
+// a response made for one user's token and serving it to others: a cache
+// there sees only the cookie (RFC 9111 §3.5 protects Authorization, not
+// cookies). Unless the upstream marked the response public, it becomes
+// private, and it varies by Cookie.
+func privateCache(h http.Header) {
+	cc := strings.ToLower(strings.Join(h.Values("Cache-Control"), ","))
+	if !strings.Contains(cc, "public") && !strings.Contains(cc, "private") && !strings.Contains(cc, "no-store") {
+		if cc == "" {
+			h.Set("Cache-Control", "private")
+		} else {
+			h.Set("Cache-Control", "private, "+strings.Join(h.Values("Cache-Control"), ", "))
+		}
+	}
+	h.Add("Vary", "Cookie")
 }
 
 // writeError is the OnError used when none is configured.

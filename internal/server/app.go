@@ -89,6 +89,8 @@ func newApp(s *Server, c *config.App) (*app, error) {
 			IsBFFCookie:        s.isBFFCookie,
 			StripHeaders:       []string{c.CSRFHeader},
 			OwnResponseHeaders: ownHeaders(),
+			PublicHost:         u.Host,
+			PublicProto:        u.Scheme,
 			TrustedProxy:       s.cfg.TrustsProxy,
 			Transport:          s.deps.UpstreamTransport,
 			OnError:            s.proxyError,
@@ -120,5 +122,5 @@ func (a *app) path(p string) string { return a.pathPrefix + p }
 
 // ownHeaders names the headers securityHeaders sets on every response.
 func ownHeaders() []string {
-	return []string{"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Strict-Transport-Security"}
+	return []string{"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Strict-Transport-Security", "X-Request-ID"}
 }

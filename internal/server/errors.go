@@ -109,6 +109,8 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		log.Warn().Err(err).Msg("token refresh failed; session kept")
 		w.Header().Set("Retry-After", "2")
 		s.writeError(w, r, http.StatusServiceUnavailable, "refresh_unavailable", "The identity provider is unavailable. Try again shortly.")
+	case errors.Is(err, proxy.ErrBodyTooLarge):
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
 	case errors.Is(err, proxy.ErrClientGone):
 		log.Debug().Err(err).Msg("client went away")
 		w.WriteHeader(499)
