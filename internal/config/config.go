@@ -123,6 +123,10 @@ type Limits struct {
 	UpstreamTimeout time.Duration `yaml:"upstreamTimeout"`
 	// ShutdownTimeout bounds draining in-flight requests. Default 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// BodyTimeout bounds reading a request body sent to an API (slow-body
+	// attacks hold connections open). /auth endpoints get at most 10s.
+	// Default 60s.
+	BodyTimeout time.Duration `yaml:"bodyTimeout"`
 }
 
 // App is one application served by the BFF: its OIDC client, cookie,

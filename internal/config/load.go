@@ -189,6 +189,7 @@ func (c *Config) setDefaults() {
 	def(&l.ProviderTimeout, 10*time.Second)
 	def(&l.UpstreamTimeout, 30*time.Second)
 	def(&l.ShutdownTimeout, 15*time.Second)
+	def(&l.BodyTimeout, 60*time.Second)
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		base := strings.TrimSuffix(a.URL, "/")

@@ -57,7 +57,7 @@ func (c *Config) validate(p *problems) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"providerTimeout", l.ProviderTimeout}, {"upstreamTimeout", l.UpstreamTimeout}, {"shutdownTimeout", l.ShutdownTimeout}} {
+	}{{"providerTimeout", l.ProviderTimeout}, {"upstreamTimeout", l.UpstreamTimeout}, {"shutdownTimeout", l.ShutdownTimeout}, {"bodyTimeout", l.BodyTimeout}} {
 		if d.v < 0 {
 			p.add("limits."+d.name, "must be positive")
 		}
@@ -68,6 +68,7 @@ func (c *Config) validate(p *problems) {
 	names := map[string]int{}
 	envs := map[string]int{}
 	routes := map[string]string{}
+	cookies := map[string]int{} // "host|name" → app index
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		key := fmt.Sprintf("apps[%d]", i)
@@ -92,6 +93,42 @@ func (c *Config) validate(p *problems) {
 					p.add(key+".url", "host and path %q already used by app %q", r, other)
 				}
 				routes[r] = a.Name
+			}
+			// Two apps whose cookies reach the same host must not share a
+			// cookie name: one's logout would end the other's session.
+			scope := []string{}
+			if a.Cookie.Domain != "" {
+				scope = append(scope, "."+strings.TrimPrefix(strings.ToLower(a.Cookie.Domain), "."))
+			}
+			for _, h := range append([]string{a.url.Hostname()}, a.Hosts...) {
+				if host, _, err := net.SplitHostPort(h); err == nil {
+					h = host
+				}
+				scope = append(scope, strings.ToLower(h))
+			}
+			for _, s := range scope {
+				k := s + "|" + a.Cookie.Name
+				if j, dup := cookies[k]; dup && j != i {
+					p.add(key+".cookie.name", "%q is also the cookie of apps[%d] on %s; give each app its own", a.Cookie.Name, j, strings.TrimPrefix(s, "."))
+					break
+				}
+			}
+			for _, s := range scope {
+				cookies[s+"|"+a.Cookie.Name] = i
+			}
+		}
+	}
+	// A domain cookie reaches every host under it.
+	for k, i := range cookies {
+		scope, name, _ := strings.Cut(k, "|")
+		if !strings.HasPrefix(scope, ".") {
+			continue
+		}
+		for k2, j := range cookies {
+			host, name2, _ := strings.Cut(k2, "|")
+			if j != i && name2 == name && !strings.HasPrefix(host, ".") && strings.HasSuffix("."+host, scope) {
+				p.add(fmt.Sprintf("apps[%d].cookie.name", max(i, j)), "%q is also the cookie of apps[%d], whose domain %s covers %s; give each app its own", name, min(i, j), strings.TrimPrefix(scope, "."), host)
+				return
 			}
 		}
 	}

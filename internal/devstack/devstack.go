@@ -168,7 +168,7 @@ apps:
 		idpHandler = o.WrapIdP(idp)
 	}
 	for i, h := range []http.Handler{idpHandler, api, bff} {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: cfg.Limits.MaxHeaderBytes}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: cfg.Limits.MaxHeaderBytes}
 		st.servers = append(st.servers, srv)
 		go func(l net.Listener) {
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -192,7 +193,11 @@ type Tokens struct {
 // verifies the ID token: signature (keys from the provider's JWKS, algs from
 // discovery; a new kid triggers one refetch), iss, aud, azp, exp, iat with
 // ClockSkew leeway, and nonce (OIDC Core §3.1.3.7).
-func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (*Tokens, error) {
+//
+// maxAge is the max_age of the authorization request ("" for none); with
+// it the ID token must carry an auth_time no older than that (OIDC Core
+// §3.1.2.1), so an app asking for a fresh login gets one.
+func (c *Client) Exchange(ctx context.Context, code, verifier, nonce, maxAge string) (*Tokens, error) {
 	relying, err := c.Discover(ctx)
 	if err != nil {
 		return nil, err
@@ -209,6 +214,13 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (*T
 	}
 	if tok.IDTokenClaims == nil || tok.IDToken == "" {
 		return nil, fmt.Errorf("%w: token response has no id_token", ErrInvalidToken)
+	}
+	if maxAge != "" {
+		secs, err := strconv.Atoi(maxAge)
+		authTime := tok.IDTokenClaims.GetAuthTime()
+		if err != nil || authTime.IsZero() || c.cfg.Now().Sub(authTime) > time.Duration(secs)*time.Second+c.cfg.ClockSkew {
+			return nil, fmt.Errorf("%w: auth_time missing or older than max_age", ErrInvalidToken)
+		}
 	}
 	out := &Tokens{
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, IDToken: tok.IDToken,
@@ -399,13 +411,16 @@ func classify(err error) error {
 	if errors.Is(err, ErrProvider) || errors.Is(err, ErrInvalidGrant) {
 		return err
 	}
-	if isVerification(err) {
-		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	if sentinel := verificationError(err); sentinel != nil {
+		// Only the kind of failure: the library's text can quote the
+		// expected nonce or token contents, which must not reach a log.
+		return fmt.Errorf("%w: %w", ErrInvalidToken, sentinel)
 	}
 	return fmt.Errorf("%w: %w", ErrProvider, err)
 }
 
-func isVerification(err error) bool {
+// verificationError returns the library sentinel that err wraps, if any.
+func verificationError(err error) error {
 	for _, e := range []error{
 		zoidc.ErrParse, zoidc.ErrIssuerInvalid, zoidc.ErrSubjectMissing, zoidc.ErrAudience, zoidc.ErrAzpMissing,
 		zoidc.ErrAzpInvalid, zoidc.ErrSignatureMissing, zoidc.ErrSignatureMultiple, zoidc.ErrSignatureUnsupportedAlg,
@@ -414,8 +429,8 @@ func isVerification(err error) bool {
 		zoidc.ErrAuthTimeToOld, zoidc.ErrAtHash, rp.ErrMissingIDToken,
 	} {
 		if errors.Is(err, e) {
-			return true
+			return e
 		}
 	}
-	return false
+	return nil
 }

@@ -76,7 +76,7 @@ func TestExchangeVerifiesIDToken(t *testing.T) {
 			raw := tc.idToken()
 			op.setToken(func(map[string][]string) (int, map[string]any) { return 200, tokenResponse(raw, nil) })
 			c := op.client(t)
-			toks, err := c.Exchange(context.Background(), "code", "verifier", nonce)
+			toks, err := c.Exchange(context.Background(), "code", "verifier", nonce, "")
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatalf("Exchange: %v", err)
@@ -108,13 +108,13 @@ func TestExchangeProviderErrors(t *testing.T) {
 		{503, map[string]any{}, ErrProvider},
 	} {
 		op.setToken(func(map[string][]string) (int, map[string]any) { return tc.status, tc.body })
-		_, err := op.client(t).Exchange(context.Background(), "code", "v", "n")
+		_, err := op.client(t).Exchange(context.Background(), "code", "v", "n", "")
 		if !errors.Is(err, tc.want) {
 			t.Errorf("status %d %v: error %v, want %v", tc.status, tc.body, err, tc.want)
 		}
 	}
 	down := New(Config{Issuer: "http://127.0.0.1:1", ClientID: "web", HTTPClient: &http.Client{Timeout: time.Second}})
-	if _, err := down.Exchange(context.Background(), "c", "v", "n"); !errors.Is(err, ErrProvider) {
+	if _, err := down.Exchange(context.Background(), "c", "v", "n", ""); !errors.Is(err, ErrProvider) {
 		t.Errorf("unreachable provider: %v, want ErrProvider", err)
 	}
 }
@@ -130,7 +130,7 @@ func TestKeyRotationPickedUp(t *testing.T) {
 		}
 		raw := op.sign(op.idClaims("n"), "")
 		op.setToken(func(map[string][]string) (int, map[string]any) { return 200, tokenResponse(raw, nil) })
-		if _, err := c.Exchange(context.Background(), "code", "v", "n"); err != nil {
+		if _, err := c.Exchange(context.Background(), "code", "v", "n", ""); err != nil {
 			t.Fatalf("exchange %d: %v", i, err)
 		}
 	}
@@ -282,5 +282,33 @@ func TestProviderTimeout(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("refresh waited %v despite a 300ms timeout", took)
+	}
+}
+
+// TestExchangeMaxAge: with max_age the ID token must prove a recent login.
+func TestExchangeMaxAge(t *testing.T) {
+	op := newFakeOP(t)
+	c := op.client(t)
+	for _, tc := range []struct {
+		name     string
+		authTime any
+		maxAge   string
+		ok       bool
+	}{
+		{"recent", time.Now().Add(-10 * time.Second).Unix(), "60", true},
+		{"too old", time.Now().Add(-10 * time.Minute).Unix(), "60", false},
+		{"missing auth_time", nil, "0", false},
+		{"no max_age asked", nil, "", true},
+	} {
+		claims := op.idClaims("n")
+		if tc.authTime != nil {
+			claims["auth_time"] = tc.authTime
+		}
+		raw := op.sign(claims, "")
+		op.setToken(func(map[string][]string) (int, map[string]any) { return 200, tokenResponse(raw, nil) })
+		_, err := c.Exchange(context.Background(), "code", "v", "n", tc.maxAge)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidToken)) {
+			t.Errorf("%s: %v, want ok=%v", tc.name, err, tc.ok)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/subtle"
 	"errors"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -43,6 +44,13 @@ func (s *Server) AdminHandler(token string) http.Handler {
 	r.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-store")
+			// Browsers are not admin clients: a request with an Origin is a
+			// web page's (CSRF), and a Host that is a name, not an address,
+			// may be DNS rebinding onto the loopback listener.
+			if r.Header.Get("Origin") != "" || (token == "" && !addressHost(r.Host)) {
+				writeJSON(w, http.StatusForbidden, errorBody{Error: "forbidden", Message: "Admin calls come from tools, by IP address.", RequestID: requestIDFrom(r.Context())})
+				return
+			}
 			if token != "" {
 				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 				if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
@@ -154,4 +162,14 @@ func (a *app) revoke(r *http.Request, rec *session.Record) error {
 	a.s.deps.Metrics.sessionEnded("revoked")
 	a.audit(log, "session_revoked", rec, a.s.clientIP(r)).Send()
 	return nil
+}
+
+// addressHost reports whether a Host header names an IP address or
+// localhost (not a DNS name an attacker could point at us).
+func addressHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return host == "localhost" || net.ParseIP(host) != nil
 }

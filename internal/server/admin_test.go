@@ -49,6 +49,26 @@ func TestAdminSessions(t *testing.T) {
 		}
 		return w.Code, body
 	}
+	open := s.AdminHandler("")
+	for _, tc := range []struct {
+		host, origin string
+		want         int
+	}{
+		{"127.0.0.1:9090", "", 200}, {"localhost:9090", "", 200}, {"[::1]:9090", "", 200},
+		{"attacker.example:9090", "", http.StatusForbidden},
+		{"127.0.0.1:9090", "https://attacker.example", http.StatusForbidden},
+	} {
+		r := httptest.NewRequest("GET", "/admin/sessions?sub=nobody", nil)
+		r.Host = tc.host
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		w := httptest.NewRecorder()
+		open.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("token-less admin API, Host %q Origin %q: %d, want %d", tc.host, tc.origin, w.Code, tc.want)
+		}
+	}
 	if code, _ := call("GET", "/admin/sessions?sub=alice", ""); code != http.StatusUnauthorized {
 		t.Fatalf("without token: %d", code)
 	}

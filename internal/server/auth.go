@@ -58,7 +58,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.s.writeErrorRetry(w, r, http.StatusBadGateway, "provider_unavailable", "The identity provider is unavailable. Try again shortly.", a.path("/auth/login"))
 		return
 	}
-	tx := &session.LoginTx{State: req.State, Nonce: req.Nonce, Verifier: req.Verifier, ReturnTo: a.safeReturnTo(q.Get("returnTo"))}
+	tx := &session.LoginTx{State: req.State, Nonce: req.Nonce, Verifier: req.Verifier, ReturnTo: a.safeReturnTo(q.Get("returnTo")), MaxAge: req.MaxAge}
 	if err := a.sessions.BeginLogin(w, r, tx); err != nil {
 		a.s.storeDown(w, r, err)
 		return
@@ -127,7 +127,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		a.s.writeErrorRetry(w, r, status, "login_failed", msg, retry)
 		return
 	}
-	toks, err := a.oidc.Exchange(r.Context(), code, tx.Verifier, tx.Nonce)
+	toks, err := a.oidc.Exchange(r.Context(), code, tx.Verifier, tx.Nonce, tx.MaxAge)
 	if err != nil {
 		a.audit(log, "login_failure", nil, ip).Err(err).Send()
 		if errors.Is(err, oidc.ErrProvider) {

@@ -47,8 +47,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) observeRequest(r *http.Request, status int, d time.Duration) {
-	m.Requests.WithLabelValues(r.Method, strconv.Itoa(status)).Inc()
-	m.Latency.WithLabelValues(r.Method).Observe(d.Seconds())
+	method := methodLabel(r.Method)
+	m.Requests.WithLabelValues(method, strconv.Itoa(status)).Inc()
+	m.Latency.WithLabelValues(method).Observe(d.Seconds())
+}
+
+// methodLabel maps the client's method to a fixed set, so that nobody can
+// grow the metrics without bound with made-up methods.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
 
 func (m *Metrics) sessionStarted() {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -64,19 +65,54 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody bounds request bodies (SPEC §6.7).
-func (s *Server) limitBody(next http.Handler) http.Handler {
-	limit := s.cfg.Limits.MaxBodyBytes
+// authBodyLimit and authBodyTimeout bound bodies of the BFF's own
+// endpoints (forms, logout tokens): they are small and quick.
+const (
+	authBodyLimit   = 64 << 10
+	authBodyTimeout = 10 * time.Second
+)
+
+// limitBody bounds request bodies (SPEC §6.7) in size and in time, so a
+// client trickling a body cannot hold a connection open. The read deadline
+// is lifted once the body has been read, so a long answer (a stream) is
+// not cut. WebSocket upgrades are left alone.
+func (a *app) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, timeout := a.s.cfg.Limits.MaxBodyBytes, a.s.cfg.Limits.BodyTimeout
+		if strings.HasPrefix(r.URL.Path, a.path("/auth/")) {
+			limit, timeout = authBodyLimit, min(authBodyTimeout, timeout)
+		}
 		if r.ContentLength > limit {
-			s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
+			a.s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody {
+		if r.Body != nil && r.Body != http.NoBody && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			rc := http.NewResponseController(w)
+			// Not every ResponseWriter supports deadlines (tests); then the
+			// server's own timeouts are all there is.
+			if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadlineBody lifts the connection's read deadline at the end of the body.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // securityHeaders sets headers every BFF response carries (OWASP HTTP
@@ -118,23 +154,18 @@ func noStore(next http.Handler) http.Handler {
 // site, or whose Origin is neither the app's nor a configured CORS origin
 // (OWASP CSRF Cheat Sheet: Fetch Metadata and Origin verification).
 func (a *app) crossSite(r *http.Request) bool {
+	site := strings.ToLower(r.Header.Get("Sec-Fetch-Site"))
 	origin := r.Header.Get("Origin")
-	if origin != "" && origin != "null" {
-		if strings.EqualFold(origin, a.origin) || slices.Contains(a.cfg.CORS.AllowedOrigins, strings.ToLower(origin)) {
-			return false
-		}
+	allowed := origin != "" && slices.Contains(a.cfg.CORS.AllowedOrigins, strings.ToLower(origin))
+	// A browser that says cross-site (or same-site: a sibling subdomain) is
+	// believed whatever the Origin says, unless that origin is configured.
+	if (site == "cross-site" || site == "same-site") && !allowed {
 		return true
 	}
-	if origin == "null" {
-		return true
+	if origin == "" {
+		return false // same-origin GETs carry no Origin
 	}
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "cross-site", "same-site":
-		// same-site is a sibling subdomain: only a configured origin (with
-		// an Origin header) may call.
-		return true
-	}
-	return false
+	return !strings.EqualFold(origin, a.origin) && !allowed // "null" included
 }
 
 // csrf requires the CSRF header with value "1" (a custom header forces a

@@ -47,6 +47,8 @@ func TestCSRF(t *testing.T) {
 		{"header, Sec-Fetch-Site same-site", map[string]string{"X-CSRF": "1", "Sec-Fetch-Site": "same-site"}, "cross_site"},
 		{"header, look-alike Origin", map[string]string{"X-CSRF": "1", "Origin": "https://app.example.com.evil.example"}, "cross_site"},
 		{"header, same origin", map[string]string{"X-CSRF": "1", "Origin": "https://app.example.com", "Sec-Fetch-Site": "same-origin"}, ""},
+		{"header, same Origin but Sec-Fetch-Site cross-site", map[string]string{"X-CSRF": "1", "Origin": "https://app.example.com", "Sec-Fetch-Site": "cross-site"}, "cross_site"},
+		{"header, Sec-Fetch-Site in capitals", map[string]string{"X-CSRF": "1", "Sec-Fetch-Site": "Cross-Site"}, "cross_site"},
 		{"header, CORS-allowed origin", map[string]string{"X-CSRF": "1", "Origin": "https://partner.example.com", "Sec-Fetch-Site": "cross-site"}, ""},
 		{"header, no Origin (same-origin GET)", map[string]string{"X-CSRF": "1"}, ""},
 	}
@@ -216,5 +218,70 @@ func TestBodyLimit(t *testing.T) {
 	r.Header.Set("X-CSRF", "1")
 	if w := serve(s, r); w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d, want 413", w.Code)
+	}
+}
+
+// TestNoCORSWithoutOrigins: with no configured origins, a preflight gets no
+// Access-Control-Allow-Origin at all (not "*").
+func TestNoCORSWithoutOrigins(t *testing.T) {
+	t.Parallel()
+	cfg, err := cfgWithURLExtra("https://app.example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, cfg)
+	r := httptest.NewRequest("OPTIONS", "https://app.example.com/auth/me", nil)
+	r.Header.Set("Origin", "https://evil.example")
+	r.Header.Set("Access-Control-Request-Method", "GET")
+	w := serve(s, r)
+	if v := w.Header().Get("Access-Control-Allow-Origin"); v != "" {
+		t.Fatalf("Access-Control-Allow-Origin %q without configured origins", v)
+	}
+}
+
+func TestMetricsMethodLabelIsBounded(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"GET": "GET", "DELETE": "DELETE", "M1": "OTHER", "get": "OTHER", "PROPFIND": "OTHER"} {
+		if got := methodLabel(in); got != want {
+			t.Errorf("methodLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSPAUpstreamHygiene: pages proxied from a dev server get the same
+// hygiene as APIs: no BFF cookie out, no Set-Cookie for it back.
+func TestSPAUpstreamHygiene(t *testing.T) {
+	t.Parallel()
+	var gotCookies []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotCookies = nil
+		for _, c := range r.Cookies() {
+			gotCookies = append(gotCookies, c.Name)
+		}
+		http.SetCookie(w, &http.Cookie{Name: "__Host-bff", Value: "evil", Path: "/", Secure: true})
+		http.SetCookie(w, &http.Cookie{Name: "__Host-bff-tx-AAAA", Value: "evil", Path: "/", Secure: true})
+		http.SetCookie(w, &http.Cookie{Name: "theme", Value: "dark"})
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<!doctype html>"))
+	}))
+	t.Cleanup(up.Close)
+	s := newTestServer(t, testConfig(t, "    spa:\n      upstream: "+up.URL+"\n"))
+	r := httptest.NewRequest("GET", "https://app.example.com/index.html", nil)
+	r.AddCookie(&http.Cookie{Name: "__Host-bff", Value: "session"})
+	r.AddCookie(&http.Cookie{Name: "pref", Value: "1"})
+	w := serve(s, r)
+	if w.Code != 200 {
+		t.Fatalf("page: %d %s", w.Code, w.Body)
+	}
+	if len(gotCookies) != 1 || gotCookies[0] != "pref" {
+		t.Fatalf("dev server received cookies %v", gotCookies)
+	}
+	for _, c := range w.Result().Cookies() {
+		if strings.HasPrefix(c.Name, "__Host-bff") {
+			t.Fatalf("dev server set the BFF cookie %s", c.Name)
+		}
+	}
+	if !strings.Contains(w.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Fatal("proxied page lacks the app's CSP")
 	}
 }

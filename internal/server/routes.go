@@ -55,7 +55,7 @@ func (a *app) routes() (http.Handler, error) {
 	s := a.s
 	r := chi.NewRouter()
 	r.Use(a.securityHeaders)
-	r.Use(s.limitBody)
+	r.Use(a.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "not_found", "Not found.")
 	})
@@ -68,14 +68,26 @@ func (a *app) routes() (http.Handler, error) {
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, http.StatusTooManyRequests, "rate_limited", "Too many login attempts. Wait a minute and try again.")
 		}))
-	corsMW := cors.Handler(cors.Options{
-		AllowedOrigins:   a.cfg.CORS.AllowedOrigins,
-		AllowedMethods:   []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
-		AllowedHeaders:   []string{a.cfg.CSRFHeader, "Content-Type", "Accept", "X-Request-ID"},
-		ExposedHeaders:   []string{"X-Request-ID"},
-		AllowCredentials: true,
-		MaxAge:           600,
-	})
+	// Back-channel logout is called by the provider, possibly in bursts (one
+	// call per session): a higher limit, still per client IP.
+	backchannelLimit := httprate.LimitBy(10*s.cfg.Limits.LoginRatePerMinute, time.Minute,
+		func(r *http.Request) (string, error) { return s.clientIP(r), nil },
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate_limited"})
+		}))
+	// Without configured origins there is no CORS at all (go-chi/cors would
+	// treat an empty list as "allow every origin").
+	corsMW := func(next http.Handler) http.Handler { return next }
+	if len(a.cfg.CORS.AllowedOrigins) > 0 {
+		corsMW = cors.Handler(cors.Options{
+			AllowedOrigins:   a.cfg.CORS.AllowedOrigins,
+			AllowedMethods:   []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
+			AllowedHeaders:   []string{a.cfg.CSRFHeader, "Content-Type", "Accept", "X-Request-ID"},
+			ExposedHeaders:   []string{"X-Request-ID"},
+			AllowCredentials: true,
+			MaxAge:           600,
+		})
+	}
 
 	mount := func(fn func(r chi.Router)) {
 		if a.pathPrefix == "" {
@@ -93,7 +105,7 @@ func (a *app) routes() (http.Handler, error) {
 			r.With(corsMW, a.csrf).Get("/me", a.me)
 			r.With(corsMW, a.csrfLogout).Post("/logout", a.logout)
 			r.Get("/logout/continue", a.logoutContinue)
-			r.Post("/backchannel-logout", a.backchannelLogout)
+			r.With(backchannelLimit).Post("/backchannel-logout", a.backchannelLogout)
 		})
 		for i, api := range a.apiCfg {
 			h := corsMW(a.csrf(a.apis[i]))

@@ -4,12 +4,18 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path"
 	"strings"
+
+	"github.com/bff-dev/bff/internal/proxy"
 )
+
+// noToken is the TokenSource of pages: never a user token.
+type noToken struct{}
+
+func (noToken) AccessToken(*http.Request) (string, bool, error) { return "", false, nil }
 
 // spaHandler serves the app's pages: from the embedded FS given in Deps,
 // from spa.dir, or proxied from spa.upstream (a dev server). Every page gets
@@ -30,20 +36,25 @@ func (a *app) spaHandler() http.Handler {
 		return withCSP(a.fileServer(os.DirFS(a.cfg.SPA.Dir)))
 	}
 	if a.cfg.SPA.Upstream != "" {
+		// The same hygiene as the APIs (no BFF cookie or CSRF header out,
+		// no Set-Cookie for a BFF cookie back, path checks), without a token.
 		up, _ := url.Parse(a.cfg.SPA.Upstream)
-		rp := &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(up)
-				pr.Out.Header.Del("Cookie") // pages never need the BFF's cookies
-				pr.Out.Header.Del("Authorization")
-				pr.SetXForwarded()
-			},
-			Transport: a.s.deps.UpstreamTransport,
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				a.s.proxyError(w, r, err)
-			},
-		}
-		return withCSP(rp)
+		u := a.cfg.ParsedURL()
+		pages := proxy.New(proxy.Config{
+			Prefix:             a.pathPrefix + "/",
+			Upstream:           up,
+			Methods:            []string{http.MethodGet, http.MethodHead},
+			Tokens:             noToken{},
+			IsBFFCookie:        a.s.isBFFCookie,
+			StripHeaders:       []string{a.cfg.CSRFHeader},
+			OwnResponseHeaders: append(ownHeaders(), "Content-Security-Policy"),
+			PublicHost:         u.Host,
+			PublicProto:        u.Scheme,
+			TrustedProxy:       a.s.cfg.TrustsProxy,
+			Transport:          a.s.deps.UpstreamTransport,
+			OnError:            a.s.proxyError,
+		})
+		return withCSP(pages)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.s.writeError(w, r, http.StatusNotFound, "not_found", "Not found.")

@@ -117,3 +117,45 @@ func TestSSEIsNotBuffered(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 0))
 }
+
+// TestSlowBodyIsCut: a client trickling a request body does not hold the
+// connection beyond the body timeout.
+func TestSlowBodyIsCut(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(upstream.Close)
+	cfg, err := cfgWithURLExtra("http://127.0.0.1", `    cookie: {secure: false}
+    apis:
+      - prefix: /api/
+        upstream: `+upstream.URL+`/
+        requireToken: false
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Limits.BodyTimeout = 200 * time.Millisecond
+	s, err := newServerNoT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/api/upload", "/auth/backchannel-logout"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-CSRF: 1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nx", path)
+		// Never send the rest; the BFF must give up on its own.
+		_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		start := time.Now()
+		_, _ = io.Copy(io.Discard, conn)
+		took := time.Since(start)
+		conn.Close()
+		if took > 12*time.Second {
+			t.Fatalf("%s: connection held for %v by a trickling body", path, took)
+		}
+		t.Logf("%s: trickling body cut after %v", path, took.Round(10*time.Millisecond))
+	}
+}

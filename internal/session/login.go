@@ -35,6 +35,9 @@ type LoginTx struct {
 	Nonce     string    `json:"nonce"`
 	Verifier  string    `json:"verifier"`
 	ReturnTo  string    `json:"returnTo"`
+	// MaxAge is the max_age sent to the provider ("" when none): the
+	// callback checks the ID token's auth_time against it.
+	MaxAge string `json:"maxAge,omitempty"`
 	CreatedAt time.Time `json:"created"`
 	Binding   []byte    `json:"binding"`
 }

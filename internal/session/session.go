@@ -342,8 +342,13 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*Record, error) {
 	var rec *Record
 	if id := m.scs.GetString(ctx, idKey); id != "" {
 		rec, _ = m.Get(r.Context(), id)
-		if err := m.Delete(r.Context(), id, rec); err != nil {
-			return nil, err
+		// Only a record of this app is ended here: another app with the
+		// same cookie name must not lose its session (or keep its refresh
+		// token unrevoked).
+		if rec != nil {
+			if err := m.Delete(r.Context(), id, rec); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := m.scs.Destroy(ctx); err != nil {
