@@ -31,13 +31,13 @@ var (
 // random binding secret goes to the browser, in a cookie named after the
 // state, so several tabs can log in at once.
 type LoginTx struct {
-	State     string    `json:"-"`
-	Nonce     string    `json:"nonce"`
-	Verifier  string    `json:"verifier"`
-	ReturnTo  string    `json:"returnTo"`
+	State    string `json:"-"`
+	Nonce    string `json:"nonce"`
+	Verifier string `json:"verifier"`
+	ReturnTo string `json:"returnTo"`
 	// MaxAge is the max_age sent to the provider ("" when none): the
 	// callback checks the ID token's auth_time against it.
-	MaxAge string `json:"maxAge,omitempty"`
+	MaxAge    string    `json:"maxAge,omitempty"`
 	CreatedAt time.Time `json:"created"`
 	Binding   []byte    `json:"binding"`
 }
