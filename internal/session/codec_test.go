@@ -39,7 +39,7 @@ func TestIDCodec(t *testing.T) {
 func TestRecordEncoding(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_800_000_000, 5)
-	in := &Record{App: "web", Subject: "u", SID: "s", Nonce: "n", IDToken: "i", AccessToken: "a", RefreshToken: "r", TokenType: "Bearer",
+	in := &Record{App: "web", Subject: "u", SID: "s", Nonce: "n", IDToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl", AccessToken: "a.b", RefreshToken: "r.bm90.X1", TokenType: "Bearer",
 		Claims: NewClaims(map[string]any{"email": "u@example.com"}), Expiry: now, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour)}
 	var got Record
 	if err := decodeRecord(encodeRecord(in), &got); err != nil {
@@ -60,7 +60,15 @@ func TestRecordEncoding(t *testing.T) {
 	}
 	legacy, _ := json.Marshal(in)
 	var old Record
-	if err := decodeRecord(legacy, &old); err != nil || old.AccessToken != "a" || old.Claims.Map()["email"] != "u@example.com" {
+	if err := decodeRecord(legacy, &old); err != nil || old.AccessToken != "a.b" || old.Claims.Map()["email"] != "u@example.com" {
 		t.Fatalf("JSON record: %+v %v", old, err)
+	}
+	// JWTs shrink; anything that is not exactly a base64url JWT is kept as is.
+	for _, tok := range []string{"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl", "a.b.c", "abc", "a..", "YQ==.YQ.YQ", "x.y.z=", "", "...", "a.b.c.d"} {
+		r := &Record{AccessToken: tok, IDToken: tok, RefreshToken: tok}
+		var got Record
+		if err := decodeRecord(encodeRecord(r), &got); err != nil || got.AccessToken != tok || got.IDToken != tok || got.RefreshToken != tok {
+			t.Fatalf("token %q round trip: %q %v", tok, got.AccessToken, err)
+		}
 	}
 }

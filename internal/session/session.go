@@ -13,7 +13,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -181,14 +180,6 @@ func (m *Manager) CookieName() string { return m.set.CookieName }
 // Settings returns the effective settings.
 func (m *Manager) Settings() Settings { return m.set }
 
-func newID() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
 // Load returns the live session of r, or ErrNoSession. Store failures wrap
 // ErrUnavailable.
 func (m *Manager) Load(r *http.Request) (*Record, error) {
@@ -196,15 +187,23 @@ func (m *Manager) Load(r *http.Request) (*Record, error) {
 	if err != nil || c.Value == "" {
 		return nil, ErrNoSession
 	}
-	ctx, err := m.scs.Load(r.Context(), c.Value)
-	if err != nil {
-		return nil, fmt.Errorf("%w: load cookie session: %v", ErrUnavailable, err)
-	}
-	id := m.scs.GetString(ctx, idKey)
-	if id == "" {
+	if len(c.Value) > maxCookieToken {
 		return nil, ErrNoSession
 	}
-	return m.Get(r.Context(), id)
+	return m.Get(r.Context(), recordID(c.Value))
+}
+
+// maxCookieToken bounds the cookie values looked up (scs tokens are 43
+// characters).
+const maxCookieToken = 128
+
+// recordID is the Backend key of the session whose cookie holds token: a
+// hash of it, so the store never holds the cookie (SPEC §5) and a request
+// finds its record in one lookup. Only the browser holding the token can
+// name its record; the ID cannot be turned back into a cookie.
+func recordID(token string) string {
+	sum := sha256.Sum256([]byte("bff-record\x00" + token))
+	return hex.EncodeToString(sum[:])
 }
 
 // Get reads the record id, enforcing the idle and absolute lifetimes.
@@ -279,8 +278,18 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, rec *Record) err
 	if _, err := m.End(w, r); err != nil {
 		return err
 	}
+	// scs issues the cookie token (256 random bits, never the pre-login
+	// one); the record is keyed by its hash.
+	sctx, err := m.scs.Load(ctx, "")
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	token, expiry, err := m.scs.Commit(sctx)
+	if err != nil {
+		return fmt.Errorf("%w: commit cookie session: %v", ErrUnavailable, err)
+	}
 	now := m.set.Now()
-	rec.ID = newID()
+	rec.ID = recordID(token)
 	rec.App = m.set.App
 	rec.CreatedAt = now
 	rec.ExpiresAt = now.Add(m.set.AbsoluteLifetime)
@@ -297,15 +306,6 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, rec *Record) err
 		if err := m.backend.IndexAdd(ctx, k, rec.ID, m.set.AbsoluteLifetime); err != nil {
 			return fmt.Errorf("index session: %w", err)
 		}
-	}
-	sctx, err := m.scs.Load(ctx, "")
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	m.scs.Put(sctx, idKey, rec.ID)
-	token, expiry, err := m.scs.Commit(sctx)
-	if err != nil {
-		return fmt.Errorf("%w: commit cookie session: %v", ErrUnavailable, err)
 	}
 	m.scs.WriteSessionCookie(sctx, w, token, expiry)
 	return nil
@@ -340,7 +340,8 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) (*Record, error) {
 		return nil, fmt.Errorf("%w: load cookie session: %v", ErrUnavailable, err)
 	}
 	var rec *Record
-	if id := m.scs.GetString(ctx, idKey); id != "" {
+	if len(c.Value) <= maxCookieToken {
+		id := recordID(c.Value)
 		rec, _ = m.Get(r.Context(), id)
 		// Only a record of this app is ended here: another app with the
 		// same cookie name must not lose its session (or keep its refresh
