@@ -2,13 +2,14 @@
 // server-side record with the tokens, encryption at rest, login transactions
 // and the per-session refresh lock. It knows nothing of OIDC wire formats.
 //
-// Storage layout. The session cookie carries only an opaque scs token; scs
-// stores under a hash of it (HashTokenInStore) a single value, the record ID.
-// The record itself (tokens, claims) lives in the Backend under that ID,
-// sealed with the Keyring and versioned. scs never rewrites it, so a slow
-// request that loaded the session before a refresh cannot write old tokens
-// back (scs saves whole snapshots, last writer wins: research/libraries.md
-// §3.4). Record updates are compare-and-set on the version.
+// Storage layout. scs issues the session cookie: an opaque 256-bit token,
+// stored by scs under a hash of it (HashTokenInStore) for the cookie's
+// lifetime and destroyed at logout. The record (tokens, claims) lives in the
+// Backend under another hash of the same token (recordID), so a request
+// finds it in one lookup; it is sealed with the Keyring and versioned. scs
+// never writes it, so a slow request that loaded the session before a
+// refresh cannot write old tokens back (scs saves whole snapshots, last
+// writer wins). Record updates are compare-and-set on the version.
 package session
 
 import (
