@@ -82,19 +82,29 @@ func (s *Server) adminApp(w http.ResponseWriter, r *http.Request) *app {
 	return nil
 }
 
-func (s *Server) adminList(w http.ResponseWriter, r *http.Request) {
+// subjectSessions resolves ?app= and ?sub= and lists that user's sessions;
+// on failure it has written the response and returns ok=false.
+func (s *Server) subjectSessions(w http.ResponseWriter, r *http.Request) (*app, []*session.Record, bool) {
 	a := s.adminApp(w, r)
 	if a == nil {
-		return
+		return nil, nil, false
 	}
 	sub := r.URL.Query().Get("sub")
 	if sub == "" {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "sub_required", Message: "Name the user with ?sub=.", RequestID: requestIDFrom(r.Context())})
-		return
+		return nil, nil, false
 	}
 	recs, err := a.sessions.ListBySubject(r.Context(), sub)
 	if err != nil {
 		s.storeDown(w, r, err)
+		return nil, nil, false
+	}
+	return a, recs, true
+}
+
+func (s *Server) adminList(w http.ResponseWriter, r *http.Request) {
+	a, recs, ok := s.subjectSessions(w, r)
+	if !ok {
 		return
 	}
 	out := make([]AdminSession, 0, len(recs))
@@ -106,18 +116,8 @@ func (s *Server) adminList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminRevokeSubject(w http.ResponseWriter, r *http.Request) {
-	a := s.adminApp(w, r)
-	if a == nil {
-		return
-	}
-	sub := r.URL.Query().Get("sub")
-	if sub == "" {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "sub_required", Message: "Name the user with ?sub=.", RequestID: requestIDFrom(r.Context())})
-		return
-	}
-	recs, err := a.sessions.ListBySubject(r.Context(), sub)
-	if err != nil {
-		s.storeDown(w, r, err)
+	a, recs, ok := s.subjectSessions(w, r)
+	if !ok {
 		return
 	}
 	n := 0
