@@ -61,7 +61,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.AdminListen != "off" {
 		servers = append(servers, &http.Server{
 			Addr: cfg.AdminListen, Handler: adminHandler(srv, reg, cfg.AdminToken),
-			ReadHeaderTimeout: 10 * time.Second,
+			// Nothing streams here: bound the whole request read.
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute,
 		})
 	}
 	errc := make(chan error, len(servers))

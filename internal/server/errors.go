@@ -109,6 +109,10 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		log.Warn().Err(err).Msg("token refresh failed; session kept")
 		w.Header().Set("Retry-After", "2")
 		s.writeError(w, r, http.StatusServiceUnavailable, "refresh_unavailable", "The identity provider is unavailable. Try again shortly.")
+	case bodyError(r) != nil && !errors.Is(err, proxy.ErrBodyTooLarge):
+		// The client's body failed (too slow, cut off): not the upstream's fault.
+		log.Debug().Err(bodyError(r)).Msg("request body failed")
+		s.writeError(w, r, http.StatusRequestTimeout, "body_timeout", "The request body was not received in time.")
 	case errors.Is(err, proxy.ErrBodyTooLarge):
 		s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
 	case errors.Is(err, proxy.ErrClientGone):

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -72,26 +73,66 @@ const (
 	authBodyTimeout = 10 * time.Second
 )
 
-// limitBody bounds request bodies (SPEC §6.7) in size and in time, so a
-// client trickling a body cannot hold a connection open. The read deadline
-// is lifted once the body has been read, so a long answer (a stream) is
-// not cut. WebSocket upgrades are left alone.
-func (a *app) limitBody(next http.Handler) http.Handler {
+// isWebSocketHandshake recognises an RFC 6455 §4.1 opening handshake: a
+// GET with Connection: upgrade, Upgrade: websocket, a Sec-WebSocket-Key and
+// no body. Only such requests skip the body limits and the CSRF header
+// (browsers cannot add headers to them; their Origin is checked instead).
+func isWebSocketHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		r.Header.Get("Sec-WebSocket-Key") != "" &&
+		r.ContentLength == 0 && len(r.TransferEncoding) == 0
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type bodyStateKey struct{}
+
+// bodyState remembers how reading the request body ended, so that a
+// client's slow or oversized body is not blamed on an upstream.
+type bodyState struct{ err error }
+
+func bodyError(r *http.Request) error {
+	if st, ok := r.Context().Value(bodyStateKey{}).(*bodyState); ok {
+		return st.err
+	}
+	return nil
+}
+
+// limitBody bounds request bodies (SPEC §6.7) in size and in time, on every
+// route of the listener, before app matching, so a client trickling a body
+// cannot hold a connection open anywhere. The read deadline is lifted once
+// the body has been read, so a long answer (a stream) is not cut. /auth
+// endpoints get tighter limits. Only a genuine WebSocket handshake (which
+// has no body) is left alone.
+func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit, timeout := a.s.cfg.Limits.MaxBodyBytes, a.s.cfg.Limits.BodyTimeout
-		if strings.HasPrefix(r.URL.Path, a.path("/auth/")) {
+		limit, timeout := s.cfg.Limits.MaxBodyBytes, s.cfg.Limits.BodyTimeout
+		if a := s.match(r); a == nil || strings.HasPrefix(r.URL.Path, a.path("/auth/")) {
 			limit, timeout = authBodyLimit, min(authBodyTimeout, timeout)
 		}
 		if r.ContentLength > limit {
-			a.s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
+			s.writeError(w, r, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large.")
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if r.Body != nil && r.Body != http.NoBody && !isWebSocketHandshake(r) {
+			st := &bodyState{}
+			r = r.WithContext(context.WithValue(r.Context(), bodyStateKey{}, st))
 			rc := http.NewResponseController(w)
 			// Not every ResponseWriter supports deadlines (tests); then the
 			// server's own timeouts are all there is.
 			if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, st: st}
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
@@ -103,14 +144,18 @@ func (a *app) limitBody(next http.Handler) http.Handler {
 type deadlineBody struct {
 	io.ReadCloser
 	rc   *http.ResponseController
+	st   *bodyState
 	done bool
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
+	switch {
+	case err == io.EOF && !b.done:
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil && err != io.EOF && b.st.err == nil:
+		b.st.err = err
 	}
 	return n, err
 }
@@ -178,8 +223,7 @@ func (a *app) csrf(next http.Handler) http.Handler {
 			a.s.writeError(w, r, http.StatusForbidden, "cross_site", "Cross-site request refused.")
 			return
 		}
-		isUpgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
-		if isUpgrade {
+		if isWebSocketHandshake(r) {
 			if r.Header.Get("Origin") == "" {
 				a.s.writeError(w, r, http.StatusForbidden, "origin_required", "WebSocket upgrade without Origin refused.")
 				return

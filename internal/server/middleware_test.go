@@ -51,6 +51,7 @@ func TestCSRF(t *testing.T) {
 		{"header, Sec-Fetch-Site in capitals", map[string]string{"X-CSRF": "1", "Sec-Fetch-Site": "Cross-Site"}, "cross_site"},
 		{"header, CORS-allowed origin", map[string]string{"X-CSRF": "1", "Origin": "https://partner.example.com", "Sec-Fetch-Site": "cross-site"}, ""},
 		{"header, no Origin (same-origin GET)", map[string]string{"X-CSRF": "1"}, ""},
+		{"no header, Upgrade that is no WebSocket handshake", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Origin": "https://app.example.com"}, "csrf_header_missing"},
 	}
 	for _, ep := range endpoints {
 		for _, tc := range cases {

@@ -27,6 +27,7 @@ func (s *Server) routes() http.Handler {
 	r.Use(hlog.NewHandler(s.log))
 	r.Use(s.requestID)
 	r.Use(s.accessLog)
+	r.Use(s.limitBody)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -55,7 +56,6 @@ func (a *app) routes() (http.Handler, error) {
 	s := a.s
 	r := chi.NewRouter()
 	r.Use(a.securityHeaders)
-	r.Use(a.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "not_found", "Not found.")
 	})

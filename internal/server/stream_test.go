@@ -65,7 +65,7 @@ func TestWebSocketUpgradeThroughBFF(t *testing.T) {
 		}
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(conn, "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nOrigin: %s\r\n\r\n", origin)
+		fmt.Fprintf(conn, "GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\n\r\n", origin)
 		br := bufio.NewReader(conn)
 		status, _ := br.ReadString('\n')
 		for {
@@ -141,12 +141,18 @@ func TestSlowBodyIsCut(t *testing.T) {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	for _, path := range []string{"/api/upload", "/auth/backchannel-logout"} {
+	// Also with an Upgrade header that does not make a WebSocket handshake,
+	// and on routes outside any app.
+	for _, c := range []struct{ path, extra string }{
+		{"/api/upload", ""}, {"/auth/backchannel-logout", ""}, {"/healthz", ""},
+		{"/api/upload", "Upgrade: websocket\r\nConnection: Upgrade\r\n"},
+	} {
+		path := c.path
 		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-CSRF: 1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nx", path)
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-CSRF: 1\r\n%sContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nx", path, c.extra)
 		// Never send the rest; the BFF must give up on its own.
 		_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 		start := time.Now()
