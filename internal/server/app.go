@@ -109,8 +109,7 @@ func newApp(s *Server, c *config.App) (*app, error) {
 // must not see this app's session either), never settable by an upstream.
 func (s *Server) isBFFCookie(name string) bool {
 	for _, a := range s.apps {
-		n := a.cfg.Cookie.Name
-		if name == n || strings.HasPrefix(name, n+"-") {
+		if a.sessions.OwnsCookie(name) {
 			return true
 		}
 	}

@@ -226,24 +226,22 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		}
 		idToken = rec.IDToken
 	}
+	// Where the browser goes next. With an ID token to send as
+	// id_token_hint it stays server-side and the browser goes through
+	// /auth/logout/continue, so script never sees it (with ZITADEL its
+	// audience often matches an API's). Otherwise (no session, or hints
+	// off) straight to the provider with client_id, no store entry.
 	target := a.path("/")
-	if ep, err := a.oidc.EndSessionURL(r.Context(), "", "", false); err != nil {
-		log.Warn().Err(err).Msg("no end-session URL")
-	} else if ep != "" {
-		// The ID token (for id_token_hint) stays server-side; the browser
-		// gets a BFF URL that redirects to the provider, so script never
-		// sees the token (it could use it as a bearer at lax APIs).
-		// Without a session (or with hints off) the stash is empty and the
-		// provider gets client_id only.
-		hint := ""
-		if a.cfg.OIDC.SendIDTokenHint() {
-			hint = idToken
-		}
-		if err := a.sessions.StashLogout(w, r, hint); err != nil {
+	if idToken != "" && a.cfg.OIDC.SendIDTokenHint() {
+		if err := a.sessions.StashLogout(w, r, idToken); err != nil {
 			a.s.storeDown(w, r, err)
 			return
 		}
 		target = a.path("/auth/logout/continue")
+	} else if ep, err := a.oidc.EndSessionURL(r.Context(), "", randomString(), false); err != nil {
+		log.Warn().Err(err).Msg("no end-session URL")
+	} else if ep != "" {
+		target = ep
 	}
 	if isForm(r) {
 		redirect(w, target, http.StatusSeeOther)
@@ -264,6 +262,12 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 // cookie) is sent on; any other request goes to the app root, so a link
 // cannot log a user out at the provider.
 func (a *app) logoutContinue(w http.ResponseWriter, r *http.Request) {
+	// Only the app's own navigation continues a logout, never a link on
+	// another site.
+	if site := strings.ToLower(r.Header.Get("Sec-Fetch-Site")); site == "cross-site" || site == "same-site" {
+		redirect(w, a.path("/"), http.StatusSeeOther)
+		return
+	}
 	idToken, err := a.sessions.TakeLogout(w, r)
 	if errors.Is(err, session.ErrNoLogout) {
 		redirect(w, a.path("/"), http.StatusSeeOther)

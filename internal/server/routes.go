@@ -103,7 +103,7 @@ func (a *app) routes() (http.Handler, error) {
 			r.With(loginLimit).Get("/callback", a.callback)
 			r.With(loginLimit).Post("/callback", a.callback)
 			r.With(corsMW, a.csrf).Get("/me", a.me)
-			r.With(corsMW, a.csrfLogout).Post("/logout", a.logout)
+			r.With(loginLimit, corsMW, a.csrfLogout).Post("/logout", a.logout)
 			r.Get("/logout/continue", a.logoutContinue)
 			r.With(backchannelLimit).Post("/backchannel-logout", a.backchannelLogout)
 		})

@@ -42,7 +42,7 @@ type LoginTx struct {
 	Binding   []byte    `json:"binding"`
 }
 
-func (m *Manager) txCookiePrefix() string { return m.set.CookieName + "-tx-" }
+func (m *Manager) txCookiePrefix() string { return m.helperCookie("-tx-") }
 
 func (m *Manager) txCookieName(state string) string {
 	sum := sha256.Sum256([]byte("cookie\x00" + state))
@@ -56,7 +56,9 @@ func (m *Manager) txKey(state string) string {
 
 func (m *Manager) txCookie(name, value string, maxAge int) *http.Cookie {
 	c := &http.Cookie{
-		Name: name, Value: value, Path: "/", Domain: m.set.CookieDomain,
+		// Host-only (and __Host- when Secure) even when the session cookie
+		// has a domain: a sibling subdomain must not plant or read it.
+		Name: name, Value: value, Path: "/",
 		MaxAge: maxAge, HttpOnly: true, Secure: m.set.CookieSecure,
 		// Lax: the provider's redirect back is a top-level GET navigation.
 		SameSite: http.SameSiteLaxMode,

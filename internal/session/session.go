@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -178,6 +179,26 @@ func NewManager(set Settings, cookieStore scs.Store, backend Backend, keys *Keyr
 // CookieName is the session cookie's name.
 func (m *Manager) CookieName() string { return m.set.CookieName }
 
+// helperCookie names a short-lived helper cookie (login transaction,
+// pending logout): the session cookie's name without its prefix, plus
+// suffix, as a __Host- cookie when cookies are Secure. Helper cookies are
+// always host-only.
+func (m *Manager) helperCookie(suffix string) string {
+	base := strings.TrimPrefix(strings.TrimPrefix(m.set.CookieName, "__Host-"), "__Secure-")
+	if m.set.CookieSecure {
+		return "__Host-" + base + suffix
+	}
+	return base + suffix
+}
+
+// OwnsCookie reports whether name is one of this manager's cookies (the
+// session cookie or a helper cookie): never forwarded upstream, never
+// settable by an upstream.
+func (m *Manager) OwnsCookie(name string) bool {
+	return name == m.set.CookieName || strings.HasPrefix(name, m.set.CookieName+"-") ||
+		strings.HasPrefix(name, m.helperCookie("-"))
+}
+
 // Settings returns the effective settings.
 func (m *Manager) Settings() Settings { return m.set }
 
@@ -279,6 +300,7 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, rec *Record) err
 	if _, err := m.End(w, r); err != nil {
 		return err
 	}
+	m.discardLogout(w, r)
 	// scs issues the cookie token (256 random bits, never the pre-login
 	// one); the record is keyed by its hash.
 	sctx, err := m.scs.Load(ctx, "")
