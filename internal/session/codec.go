@@ -4,18 +4,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 )
 
-// idCodec is the scs Codec of the cookie mapping, which only ever holds the
-// record ID: version 0x01 | deadline (Unix ns, 8 bytes) | ID. It replaces
-// scs's gob codec, which builds a decoder per call and was half of the
-// allocations of a proxied request. Values written by the gob codec still
-// decode.
+// idCodec is the scs Codec of the cookie mapping: version 0x01 | deadline
+// (Unix ns, 8 bytes) | optional ID. It replaces scs's gob codec, which
+// builds a decoder per call and, fed a crafted value from a compromised
+// store, allocates whatever sizes the input claims. Anything else decodes
+// as an expired, empty session: the BFF keys its records by a hash of the
+// cookie token and never trusts this value.
 type idCodec struct{}
 
 const idCodecVersion = 0x01
+
+// maxCodecValue bounds what Decode accepts.
+const maxCodecValue = 512
 
 var errIDCodecValues = errors.New("session: the cookie mapping holds only the record ID")
 
@@ -34,8 +36,8 @@ func (idCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error)
 
 // Decode implements scs.Codec.
 func (idCodec) Decode(b []byte) (time.Time, map[string]any, error) {
-	if len(b) < 9 || b[0] != idCodecVersion {
-		return scs.GobCodec{}.Decode(b)
+	if len(b) < 9 || len(b) > maxCodecValue || b[0] != idCodecVersion {
+		return time.Time{}, map[string]any{}, nil
 	}
 	deadline := time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9])))
 	values := map[string]any{}

@@ -24,15 +24,17 @@ func TestIDCodec(t *testing.T) {
 	if _, err := (idCodec{}).Encode(deadline, map[string]any{"other": 1}); err == nil {
 		t.Fatal("encoded a value other than the ID")
 	}
+	// Foreign values (gob, garbage, huge) are an expired empty session,
+	// never decoded by gob: a crafted gob value can claim any map size.
 	old, err := scs.GobCodec{}.Encode(deadline, map[string]any{idKey: "legacy"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, got, err := (idCodec{}).Decode(old); err != nil || got[idKey] != "legacy" || !d.Equal(deadline) {
-		t.Fatalf("gob value: %v %v %v", d, got, err)
-	}
-	if _, _, err := (idCodec{}).Decode([]byte{0xff, 1, 2}); err == nil {
-		t.Fatal("garbage decoded")
+	for _, b := range [][]byte{old, {0xff, 1, 2}, nil, append([]byte{idCodecVersion}, make([]byte, 4096)...)} {
+		d, got, err := (idCodec{}).Decode(b)
+		if err != nil || len(got) != 0 || !d.IsZero() {
+			t.Fatalf("Decode(%d foreign bytes) = %v %v %v, want an expired empty session", len(b), d, got, err)
+		}
 	}
 }
 
@@ -71,4 +73,36 @@ func TestRecordEncoding(t *testing.T) {
 			t.Fatalf("token %q round trip: %q %v", tok, got.AccessToken, err)
 		}
 	}
+}
+
+// TestRecordTimes: times far from now (zero, year 2286, year 9999) survive.
+func TestRecordTimes(t *testing.T) {
+	t.Parallel()
+	for _, tm := range []time.Time{{}, time.Unix(9999999999, 0), time.Date(9999, 12, 31, 0, 0, 0, 999, time.UTC), time.Unix(-1, 5)} {
+		var got Record
+		if err := decodeRecord(encodeRecord(&Record{Expiry: tm, CreatedAt: tm, ExpiresAt: tm}), &got); err != nil || !got.Expiry.Equal(tm) || !got.ExpiresAt.Equal(tm) || got.Expiry.IsZero() != tm.IsZero() {
+			t.Fatalf("time %v came back as %v (%v)", tm, got.Expiry, err)
+		}
+	}
+}
+
+// FuzzDecodeRecord: whatever a compromised store holds, decoding never
+// panics, and what decodes re-encodes to a record that decodes the same.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(&Record{App: "a", IDToken: "eyJhIjoxfQ.eyJiIjoyfQ.c2ln", AccessToken: "x", Expiry: time.Unix(1, 2)}))
+	f.Add([]byte{recordVersion})
+	f.Add([]byte{recordVersionV2, 0, 0})
+	f.Add([]byte(`{"sub":"x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var rec Record
+		if decodeRecord(b, &rec) != nil || (len(b) > 0 && b[0] == '{') {
+			return
+		}
+		var again Record
+		if err := decodeRecord(encodeRecord(&rec), &again); err != nil ||
+			again.AccessToken != rec.AccessToken || again.IDToken != rec.IDToken || again.RefreshToken != rec.RefreshToken ||
+			again.Subject != rec.Subject || !again.Expiry.Equal(rec.Expiry) || string(again.Claims) != string(rec.Claims) {
+			t.Fatalf("re-encoding changed the record: %+v vs %+v (%v)", again, rec, err)
+		}
+	})
 }

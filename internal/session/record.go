@@ -12,7 +12,8 @@ import (
 // Records are stored in a compact binary form: decoding JSON was the
 // largest cost of a proxied request. Layout: recordVersion; the claims and
 // then each string field as uvarint length + bytes; then Expiry, CreatedAt
-// and ExpiresAt as varint Unix nanoseconds. Records written as JSON (first
+// and ExpiresAt (v2: varint Unix nanoseconds; v3: varint Unix seconds and
+// uvarint nanoseconds). Records written as JSON (first
 // byte '{') still decode.
 //
 // Version 3 stores each token field with a kind byte: 0 = as is, 1 = a
@@ -83,7 +84,9 @@ func encodeRecord(rec *Record) []byte {
 		b = appendToken(b, *t)
 	}
 	for _, t := range []time.Time{rec.Expiry, rec.CreatedAt, rec.ExpiresAt} {
-		b = binary.AppendVarint(b, t.UnixNano())
+		// Seconds and nanoseconds: UnixNano only spans 1678–2262.
+		b = binary.AppendVarint(b, t.Unix())
+		b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
 	}
 	return b
 }
@@ -161,12 +164,26 @@ func decodeRecord(b []byte, rec *Record) error {
 		}
 	}
 	for _, t := range []*time.Time{&rec.Expiry, &rec.CreatedAt, &rec.ExpiresAt} {
-		v, n := binary.Varint(b)
+		if version == recordVersionV2 {
+			v, n := binary.Varint(b)
+			if n <= 0 {
+				return errRecordFormat
+			}
+			*t = time.Unix(0, v)
+			b = b[n:]
+			continue
+		}
+		sec, n := binary.Varint(b)
 		if n <= 0 {
 			return errRecordFormat
 		}
-		*t = time.Unix(0, v)
 		b = b[n:]
+		nsec, n := binary.Uvarint(b)
+		if n <= 0 || nsec >= 1e9 {
+			return errRecordFormat
+		}
+		b = b[n:]
+		*t = time.Unix(sec, int64(nsec))
 	}
 	if len(b) != 0 {
 		return errRecordFormat
