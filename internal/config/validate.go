@@ -68,7 +68,6 @@ func (c *Config) validate(p *problems) {
 	names := map[string]int{}
 	envs := map[string]int{}
 	routes := map[string]string{}
-	cookies := map[string]int{} // "host|name" → app index
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		key := fmt.Sprintf("apps[%d]", i)
@@ -94,44 +93,9 @@ func (c *Config) validate(p *problems) {
 				}
 				routes[r] = a.Name
 			}
-			// Two apps whose cookies reach the same host must not share a
-			// cookie name: one's logout would end the other's session.
-			scope := []string{}
-			if a.Cookie.Domain != "" {
-				scope = append(scope, "."+strings.TrimPrefix(strings.ToLower(a.Cookie.Domain), "."))
-			}
-			for _, h := range append([]string{a.url.Hostname()}, a.Hosts...) {
-				if host, _, err := net.SplitHostPort(h); err == nil {
-					h = host
-				}
-				scope = append(scope, strings.ToLower(h))
-			}
-			for _, s := range scope {
-				k := s + "|" + a.Cookie.Name
-				if j, dup := cookies[k]; dup && j != i {
-					p.add(key+".cookie.name", "%q is also the cookie of apps[%d] on %s; give each app its own", a.Cookie.Name, j, strings.TrimPrefix(s, "."))
-					break
-				}
-			}
-			for _, s := range scope {
-				cookies[s+"|"+a.Cookie.Name] = i
-			}
 		}
 	}
-	// A domain cookie reaches every host under it.
-	for k, i := range cookies {
-		scope, name, _ := strings.Cut(k, "|")
-		if !strings.HasPrefix(scope, ".") {
-			continue
-		}
-		for k2, j := range cookies {
-			host, name2, _ := strings.Cut(k2, "|")
-			if j != i && name2 == name && !strings.HasPrefix(host, ".") && strings.HasSuffix("."+host, scope) {
-				p.add(fmt.Sprintf("apps[%d].cookie.name", max(i, j)), "%q is also the cookie of apps[%d], whose domain %s covers %s; give each app its own", name, min(i, j), strings.TrimPrefix(scope, "."), host)
-				return
-			}
-		}
-	}
+	c.validateCookieNames(p)
 }
 
 func checkAddr(s string) error {
@@ -239,4 +203,60 @@ func decodeKey(k string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64")
+}
+
+// cookieScope lists where an app's cookies are sent: its hosts, and its
+// cookie domain (with a leading dot) when set.
+func (a *App) cookieScope() []string {
+	var scope []string
+	if a.url == nil {
+		return nil
+	}
+	for _, h := range append([]string{a.url.Hostname()}, a.Hosts...) {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		scope = append(scope, strings.ToLower(h))
+	}
+	if a.Cookie.Domain != "" {
+		scope = append(scope, "."+strings.TrimPrefix(strings.ToLower(a.Cookie.Domain), "."))
+	}
+	return scope
+}
+
+func scopesOverlap(x, y []string) (string, bool) {
+	covers := func(d, h string) bool {
+		return strings.HasPrefix(d, ".") && strings.HasSuffix("."+strings.TrimPrefix(h, "."), d)
+	}
+	for _, a := range x {
+		for _, b := range y {
+			if a == b || covers(a, b) || covers(b, a) {
+				return strings.TrimPrefix(a, "."), true
+			}
+		}
+	}
+	return "", false
+}
+
+// validateCookieNames refuses apps whose cookies reach a common host with
+// names that collide: equal, or one being the other's name plus "-…" (the
+// BFF derives login and logout cookies that way, prefixes aside). One
+// app's logout would end the other's session.
+func (c *Config) validateCookieNames(p *problems) {
+	base := func(n string) string {
+		return strings.TrimPrefix(strings.TrimPrefix(n, "__Host-"), "__Secure-")
+	}
+	for j := range c.Apps {
+		for i := range j {
+			x, y := &c.Apps[i], &c.Apps[j]
+			host, ok := scopesOverlap(x.cookieScope(), y.cookieScope())
+			if !ok {
+				continue
+			}
+			bx, by := base(x.Cookie.Name), base(y.Cookie.Name)
+			if bx == by || strings.HasPrefix(by, bx+"-") || strings.HasPrefix(bx, by+"-") {
+				p.add(fmt.Sprintf("apps[%d].cookie.name", j), "%q collides with %q of apps[%d] on %s; give each app a name that is not the other's plus \"-…\"", y.Cookie.Name, x.Cookie.Name, i, host)
+			}
+		}
+	}
 }

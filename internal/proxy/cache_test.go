@@ -23,7 +23,8 @@ func TestPrivateCaching(t *testing.T) {
 	}{
 		{"max-age=600", "tok", "private, max-age=600", true},
 		{"", "tok", "private", true},
-		{"public, max-age=60", "tok", "public, max-age=60", true},
+		{"public, max-age=60", "tok", "private, max-age=60", true},
+		{"public, s-maxage=600, max-age=60", "tok", "private, max-age=60", true},
 		{"no-store", "tok", "no-store", true},
 		{"max-age=600", "", "max-age=600", false}, // anonymous: left alone
 	} {
@@ -31,6 +32,8 @@ func TestPrivateCaching(t *testing.T) {
 			if tc.upstreamCC != "" {
 				w.Header().Set("Cache-Control", tc.upstreamCC)
 			}
+			w.Header().Set("CDN-Cache-Control", "max-age=600")
+			w.Header().Set("Surrogate-Control", "max-age=600")
 			w.Header().Set("Vary", "Origin")
 		}))
 		u, _ := url.Parse(up.URL + "/")
@@ -39,6 +42,9 @@ func TestPrivateCaching(t *testing.T) {
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/api/x", nil))
 		up.Close()
 		vary := strings.Join(w.Header().Values("Vary"), ",")
+		if tc.token != "" && (w.Header().Get("CDN-Cache-Control") != "" || w.Header().Get("Surrogate-Control") != "") {
+			t.Errorf("token response keeps CDN cache headers: %v", w.Header())
+		}
 		if got := w.Header().Get("Cache-Control"); got != tc.wantCC || strings.Contains(vary, "Cookie") != tc.wantVaryCookie {
 			t.Errorf("upstream %q token %q: Cache-Control %q Vary %q, want %q (Vary Cookie %v)", tc.upstreamCC, tc.token, got, vary, tc.wantCC, tc.wantVaryCookie)
 		}

@@ -444,17 +444,33 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 // privateCache keeps shared caches (CDNs in front of the BFF) from storing
 // a response made for one user's token and serving it to others: a cache
 // there sees only the cookie (RFC 9111 §3.5 protects Authorization, not
-// cookies). Unless the upstream marked the response public, it becomes
-// private, and it varies by Cookie.
+// cookies). Cache-Control becomes private (public and s-maxage dropped,
+// no-store kept), CDN-targeted headers (RFC 9213 CDN-Cache-Control and the
+// vendor variants, Surrogate-Control) are removed, and the response varies
+// by Cookie.
 func privateCache(h http.Header) {
-	cc := strings.ToLower(strings.Join(h.Values("Cache-Control"), ","))
-	if !strings.Contains(cc, "public") && !strings.Contains(cc, "private") && !strings.Contains(cc, "no-store") {
-		if cc == "" {
-			h.Set("Cache-Control", "private")
-		} else {
-			h.Set("Cache-Control", "private, "+strings.Join(h.Values("Cache-Control"), ", "))
+	for _, name := range []string{"CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control", "Akamai-Cache-Control", "Fastly-Surrogate-Control"} {
+		h.Del(name)
+	}
+	var kept []string
+	noStore := false
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			d = strings.TrimSpace(d)
+			name, _, _ := strings.Cut(strings.ToLower(d), "=")
+			switch name {
+			case "", "public", "private", "s-maxage", "proxy-revalidate":
+				continue
+			case "no-store":
+				noStore = true
+			}
+			kept = append(kept, d)
 		}
 	}
+	if !noStore {
+		kept = append([]string{"private"}, kept...)
+	}
+	h.Set("Cache-Control", strings.Join(kept, ", "))
 	h.Add("Vary", "Cookie")
 }
 

@@ -349,7 +349,9 @@ const (
 // pickClaims keeps the configured claims for /auth/me and adds "roles",
 // the sorted role names from ZITADEL's role claims or a plain "roles" array.
 // Claims missing from claims are kept from prev (a refreshed ID token may
-// carry fewer claims than login's ID token plus userinfo).
+// carry fewer claims than login's ID token plus userinfo); a roles claim
+// that is present, even empty, replaces the previous roles (revoked roles
+// disappear at the next refresh).
 func (a *app) pickClaims(claims, prev map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range prev {
@@ -361,8 +363,10 @@ func (a *app) pickClaims(claims, prev map[string]any) map[string]any {
 		}
 	}
 	roles := map[string]bool{}
+	present := false // a roles claim, even empty, replaces the old roles
 	for k, v := range claims {
 		if k == zitadelRolesClaim || strings.HasPrefix(k, zitadelPrefix) && strings.HasSuffix(k, ":roles") {
+			present = true
 			if m, ok := v.(map[string]any); ok {
 				for role := range m {
 					roles[role] = true
@@ -371,13 +375,14 @@ func (a *app) pickClaims(claims, prev map[string]any) map[string]any {
 		}
 	}
 	if list, ok := claims["roles"].([]any); ok {
+		present = true
 		for _, v := range list {
 			if s, ok := v.(string); ok {
 				roles[s] = true
 			}
 		}
 	}
-	if len(roles) > 0 || out["roles"] == nil {
+	if present || out["roles"] == nil {
 		names := make([]string, 0, len(roles))
 		for r := range roles {
 			names = append(names, r)

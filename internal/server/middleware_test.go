@@ -286,3 +286,30 @@ func TestSPAUpstreamHygiene(t *testing.T) {
 		t.Fatal("proxied page lacks the app's CSP")
 	}
 }
+
+// TestSPAUpstreamPaths: page requests reach the dev server with their whole
+// path (app prefix included) and any method.
+func TestSPAUpstreamPaths(t *testing.T) {
+	t.Parallel()
+	var got []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+	}))
+	t.Cleanup(up.Close)
+	cfg, err := cfgWithURLExtra("https://example.com/shop", "    spa:\n      upstream: "+up.URL+"/base/\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, cfg)
+	for _, c := range []struct{ method, path string }{{"GET", "/shop"}, {"GET", "/shop/app/page"}, {"POST", "/shop/form"}} {
+		r := httptest.NewRequest(c.method, "https://example.com"+c.path, strings.NewReader(""))
+		r.Header.Set("Origin", "https://example.com")
+		if w := serve(s, r); w.Code != 200 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, w.Code, w.Body)
+		}
+	}
+	want := []string{"GET /base/shop", "GET /base/shop/app/page", "POST /base/shop/form"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("upstream saw %v, want %v", got, want)
+	}
+}

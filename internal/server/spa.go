@@ -38,12 +38,13 @@ func (a *app) spaHandler() http.Handler {
 	if a.cfg.SPA.Upstream != "" {
 		// The same hygiene as the APIs (no BFF cookie or CSRF header out,
 		// no Set-Cookie for a BFF cookie back, path checks), without a token.
+		// The whole request path, app prefix included, is appended to the
+		// upstream URL, and every method passes (SSR form actions).
 		up, _ := url.Parse(a.cfg.SPA.Upstream)
 		u := a.cfg.ParsedURL()
 		pages := proxy.New(proxy.Config{
-			Prefix:             a.pathPrefix + "/",
+			Prefix:             "/",
 			Upstream:           up,
-			Methods:            []string{http.MethodGet, http.MethodHead},
 			Tokens:             noToken{},
 			IsBFFCookie:        a.s.isBFFCookie,
 			StripHeaders:       []string{a.cfg.CSRFHeader},
