@@ -26,6 +26,7 @@ type app struct {
 	apis       []*proxy.Handler
 	apiCfg     []config.API
 	flight     singleflight.Group // one refresh per session in this process
+	unsaved    unsavedTokens      // refreshed tokens the store could not take yet
 	router     http.Handler
 }
 

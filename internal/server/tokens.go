@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -129,7 +130,22 @@ func (a *app) refresh(ctx context.Context, cur *session.Record, log *zerolog.Log
 		_ = a.sessions.Delete(ctx, cur.ID, cur)
 		return nil, errSessionEnded
 	}
-	toks, err := a.oidc.Refresh(ctx, cur.RefreshToken)
+	usedRT := cur.RefreshToken
+	var toks *oidc.Tokens
+	var err error
+	if p, ok := a.unsaved.take(cur.ID, usedRT); ok {
+		// An earlier refresh got these tokens but could not store them:
+		// use them, never usedRT again (the provider has rotated it away).
+		log.Info().Str("session", session.HashID(cur.ID)).Msg("storing tokens of an earlier refresh")
+		toks = p
+		if p.RefreshToken != "" && !a.s.deps.Now().Add(a.cfg.OIDC.RefreshSkew).Before(p.Expiry) {
+			// Those expire too by now: refresh with their refresh token.
+			cur.RefreshToken, usedRT = p.RefreshToken, p.RefreshToken
+			toks, err = a.oidc.Refresh(ctx, usedRT)
+		}
+	} else {
+		toks, err = a.oidc.Refresh(ctx, usedRT)
+	}
 	if errors.Is(err, oidc.ErrInvalidGrant) {
 		m.refreshed("invalid_grant")
 		a.audit(log, "refresh_failure", cur, ip).Str("reason", "invalid_grant").Send()
@@ -149,7 +165,7 @@ func (a *app) refresh(ctx context.Context, cur *session.Record, log *zerolog.Log
 	if toks.RefreshToken != "" {
 		cur.RefreshToken = toks.RefreshToken
 	}
-	if err := a.sessions.Save(ctx, cur); err != nil {
+	if err := a.saveRetrying(ctx, cur); err != nil {
 		m.refreshed("store_error")
 		switch {
 		case errors.Is(err, session.ErrNotFound):
@@ -162,6 +178,9 @@ func (a *app) refresh(ctx context.Context, cur *session.Record, log *zerolog.Log
 			}
 			return nil, fmt.Errorf("%w: lost the refresh race", errRefreshFailed)
 		}
+		// The store is down: keep the new tokens here, so the next refresh
+		// stores them instead of replaying the rotated refresh token.
+		a.unsaved.put(cur.ID, usedRT, toks)
 		return nil, fmt.Errorf("store refreshed tokens: %w", err)
 	}
 	m.refreshed("success")
@@ -186,4 +205,66 @@ func (a *app) refresh(ctx context.Context, cur *session.Record, log *zerolog.Log
 		log.Warn().Err(err).Msg("store refreshed id_token")
 	}
 	return cur, nil
+}
+
+// saveRetrying stores rec, retrying a store that is briefly unavailable
+// within ctx (the refresh lease): the provider has already rotated the
+// refresh token, so giving up early would lose the session.
+func (a *app) saveRetrying(ctx context.Context, rec *session.Record) error {
+	wait := 25 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := a.sessions.Save(ctx, rec)
+		if err == nil || !errors.Is(err, session.ErrUnavailable) || attempt == 5 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// unsavedTokens keeps, per session, tokens that a refresh obtained but
+// could not store, keyed by the refresh token they replace. The next
+// refresh of that session (in this process) stores them instead of sending
+// the rotated refresh token again. Entries expire after unsavedTTL.
+type unsavedTokens struct {
+	mu sync.Mutex
+	m  map[string]unsavedEntry
+}
+
+type unsavedEntry struct {
+	usedRT string
+	toks   *oidc.Tokens
+	until  time.Time
+}
+
+const unsavedTTL = 30 * time.Minute
+
+func (u *unsavedTokens) put(id, usedRT string, toks *oidc.Tokens) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]unsavedEntry{}
+	}
+	now := time.Now()
+	for k, e := range u.m {
+		if now.After(e.until) {
+			delete(u.m, k)
+		}
+	}
+	u.m[id] = unsavedEntry{usedRT: usedRT, toks: toks, until: now.Add(unsavedTTL)}
+}
+
+func (u *unsavedTokens) take(id, usedRT string) (*oidc.Tokens, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	e, ok := u.m[id]
+	if !ok || e.usedRT != usedRT || time.Now().After(e.until) {
+		return nil, false
+	}
+	delete(u.m, id)
+	return e.toks, true
 }
