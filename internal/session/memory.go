@@ -214,29 +214,19 @@ func (m *Memory) Ping(ctx context.Context) error { return nil }
 func (m *Memory) Sweep() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, r := range m.records {
-		if !m.live(r.exp) {
-			delete(m.records, k)
-		}
+	now := m.now()
+	sweep(m.records, now, func(r memRecord) time.Time { return r.exp })
+	sweep(m.indexes, now, func(ix memIndex) time.Time { return ix.exp })
+	for _, vs := range []map[string]memValue{m.once, m.locks, m.cookies} {
+		sweep(vs, now, func(v memValue) time.Time { return v.exp })
 	}
-	for k, ix := range m.indexes {
-		if !m.live(ix.exp) {
-			delete(m.indexes, k)
-		}
-	}
-	for k, v := range m.once {
-		if !m.live(v.exp) {
-			delete(m.once, k)
-		}
-	}
-	for k, v := range m.locks {
-		if !m.live(v.exp) {
-			delete(m.locks, k)
-		}
-	}
-	for k, v := range m.cookies {
-		if !m.live(v.exp) {
-			delete(m.cookies, k)
+}
+
+// sweep deletes the entries of m that expired before now.
+func sweep[V any](m map[string]V, now time.Time, exp func(V) time.Time) {
+	for k, v := range m {
+		if !now.Before(exp(v)) {
+			delete(m, k)
 		}
 	}
 }
