@@ -45,21 +45,19 @@ func TestLogoutStash(t *testing.T) {
 		if c.Name != "__Host-bff-logout" || c.Domain != "" || !c.HttpOnly || !c.Secure || c.Path != "/" {
 			t.Fatalf("logout cookie %+v: want host-only __Host-, HttpOnly, Secure", c)
 		}
-		take := func(cookies ...*http.Cookie) (string, error, *httptest.ResponseRecorder) {
+		take := func(cookies ...*http.Cookie) (string, error) {
 			r := httptest.NewRequest("GET", "https://app.example.com/auth/logout/continue", nil)
 			for _, c := range cookies {
 				r.AddCookie(c)
 			}
-			w := httptest.NewRecorder()
-			tok, err := h.m.TakeLogout(w, r)
-			return tok, err, w
+			return h.m.TakeLogout(httptest.NewRecorder(), r)
 		}
 		// A planted cookie of the same name sent first does not shadow it.
 		planted := &http.Cookie{Name: c.Name, Value: "planted"}
-		if tok, err, _ := take(planted, c); err != nil || tok != "id.token.x" {
+		if tok, err := take(planted, c); err != nil || tok != "id.token.x" {
 			t.Fatalf("TakeLogout with a planted cookie first: %q %v", tok, err)
 		}
-		if _, err, _ := take(c); !errors.Is(err, ErrNoLogout) {
+		if _, err := take(c); !errors.Is(err, ErrNoLogout) {
 			t.Fatalf("second TakeLogout: %v, want ErrNoLogout (one use)", err)
 		}
 
