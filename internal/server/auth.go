@@ -232,15 +232,19 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	// audience often matches an API's). Otherwise (no session, or hints
 	// off) straight to the provider with client_id, no store entry.
 	target := a.path("/")
-	if idToken != "" && a.cfg.OIDC.SendIDTokenHint() {
+	ep, err := a.oidc.EndSessionURL(r.Context(), "", randomString(), false)
+	switch {
+	case err != nil || ep == "":
+		if err != nil {
+			log.Warn().Err(err).Msg("no end-session URL")
+		}
+	case idToken != "" && a.cfg.OIDC.SendIDTokenHint():
 		if err := a.sessions.StashLogout(w, r, idToken); err != nil {
 			a.s.storeDown(w, r, err)
 			return
 		}
 		target = a.path("/auth/logout/continue")
-	} else if ep, err := a.oidc.EndSessionURL(r.Context(), "", randomString(), false); err != nil {
-		log.Warn().Err(err).Msg("no end-session URL")
-	} else if ep != "" {
+	default:
 		target = ep
 	}
 	if isForm(r) {
