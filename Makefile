@@ -13,7 +13,7 @@ dev:
 
 ## build: build bin/bff
 build:
-	$(GO) build -trimpath -o bin/bff ./cmd/bff
+	$(GO) build -trimpath -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo unknown)" -o bin/bff ./cmd/bff
 
 ## test: vet, the whole suite with the race detector, then a short fuzz run
 test:

@@ -24,7 +24,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError(err)
 	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "config check: --config FILE is required")
+		fmt.Fprintln(stderr, "config check: --config FILE (or BFF_CONFIG) is required")
 		return errUsage
 	}
 	cfg, err := config.Load(*path, getenv)
@@ -38,6 +38,13 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if err != nil {
 		return err
+	}
+	if files := cfg.CheckFiles(); len(files) > 0 {
+		fmt.Fprintf(stderr, "%s: %d problem(s):\n", *path, len(files))
+		for _, p := range files {
+			fmt.Fprintln(stderr, "  -", p)
+		}
+		return errCheckFailed
 	}
 	var discoveryErrs []string
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

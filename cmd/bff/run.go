@@ -8,13 +8,32 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/rs/zerolog"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=…" (make
+// build does); otherwise the module version or VCS revision is shown.
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return "development build " + s.Value
+			}
+		}
+	}
+	return "development build"
+}
 
 const usage = `usage: bff <command> [flags]
 
@@ -50,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "sessions":
 		return runSessions(ctx, args[2:], getenv, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "bff", version)
+		fmt.Fprintln(stdout, "bff", buildVersion())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -79,6 +79,17 @@ apps:
 	if strings.Contains(errOut, "super-secret-value") {
 		t.Fatal("config check printed the client secret")
 	}
+	noSPA := filepath.Join(dir, "nospa.yaml")
+	os.WriteFile(noSPA, []byte(`
+apps:
+  - name: shop
+    url: https://app.example.com
+    oidc: {issuer: https://example.zitadel.cloud, clientID: "123", clientSecret: s}
+    spa: {dir: `+filepath.Join(dir, "missing")+`}
+`), 0o600)
+	if _, errOut, err := runArgs(t, nil, "config", "check", "--config", noSPA, "--offline"); !errors.Is(err, errCheckFailed) || !strings.Contains(errOut, "apps[0].spa.dir: no index.html") {
+		t.Fatalf("missing spa.dir: %v %q", err, errOut)
+	}
 }
 
 func TestSessionsCLI(t *testing.T) {

@@ -27,12 +27,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError(err)
 	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "serve: --config FILE is required")
+		fmt.Fprintln(stderr, "serve: --config FILE (or BFF_CONFIG) is required")
 		return errUsage
 	}
 	cfg, err := config.Load(*path, getenv)
 	if err != nil {
 		return err
+	}
+	if files := cfg.CheckFiles(); len(files) > 0 {
+		return files
 	}
 	log := newLogger(stdout, cfg.Log.Format, cfg.Log.Level)
 

@@ -65,8 +65,18 @@ func runSessions(ctx context.Context, args []string, getenv func(string) string,
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("admin API: %s: %s", resp.Status, body)
 	}
-	if *asJSON || args[0] == "revoke" {
+	if *asJSON {
 		_, err := stdout.Write(body)
+		return err
+	}
+	if args[0] == "revoke" {
+		var out struct {
+			Revoked int `json:"revoked"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			return fmt.Errorf("admin API answer: %w", err)
+		}
+		_, err := fmt.Fprintf(stdout, "revoked %d session(s)\n", out.Revoked)
 		return err
 	}
 	var list struct {

@@ -13,8 +13,11 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -310,4 +313,20 @@ func (c *Config) TrustsProxy(addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// CheckFiles reports settings that name files or directories that are not
+// there (spa.dir without an index.html). Parse does not look at the file
+// system; serve and config check call this.
+func (c *Config) CheckFiles() Problems {
+	var p Problems
+	for i, a := range c.Apps {
+		if a.SPA.Dir == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(a.SPA.Dir, "index.html")); err != nil || st.IsDir() {
+			p = append(p, fmt.Sprintf("apps[%d].spa.dir: no index.html in %q", i, a.SPA.Dir))
+		}
+	}
+	return p
 }

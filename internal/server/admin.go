@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sort"
@@ -78,7 +79,11 @@ func (s *Server) adminApp(w http.ResponseWriter, r *http.Request) *app {
 			return a
 		}
 	}
-	writeJSON(w, http.StatusBadRequest, errorBody{Error: "unknown_app", Message: "Name the app with ?app=.", RequestID: requestIDFrom(r.Context())})
+	msg := fmt.Sprintf("No app named %q.", name)
+	if name == "" {
+		msg = "Several apps are configured: name one (app=…)."
+	}
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: "unknown_app", Message: msg, RequestID: requestIDFrom(r.Context())})
 	return nil
 }
 

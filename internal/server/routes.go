@@ -16,9 +16,12 @@ import (
 //  2. request ID (X-Request-ID, generated, never taken from the client) and
 //     the request logger; the access log has path and status, never the query
 //     (it may hold an authorization code) nor cookies;
-//  3. app matching by host and path prefix (404 when none);
-//  4. per app: security headers, request-body limit;
-//  5. per route: rate limit (/auth/login, /auth/callback), CORS for the
+//  3. request-body limits in size and read time (tighter on /auth), on every
+//     route, before matching;
+//  4. app matching by host and path prefix (404 when none), then per app the
+//     security headers;
+//  5. per route: rate limit (/auth/login, /auth/callback, /auth/logout share
+//     one per-IP budget; /auth/backchannel-logout has ten times it), CORS for the
 //     configured origins (preflights end here, before any session lookup),
 //     CSRF (/auth/me, /auth/logout, APIs).
 func (s *Server) routes() http.Handler {
